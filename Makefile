@@ -1,0 +1,45 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Each creates .venv if needed and installs into it.
+PYTHON ?= python3
+VENV ?= .venv
+OLAH_VENV ?= .venv-olah
+PY := $(VENV)/bin/python
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+
+.PHONY: install install-test demo test lint bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(VENV)/bin/python pyproject.toml constraints.txt
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP_INSTALL) -e ".[test]"
+	touch $@
+
+# A separate venv for olah, the local Hub-compatible server the Hub tests download from (see tests/zoo/hub_server.py).
+$(OLAH_VENV)/.installed:
+	$(PYTHON) -m venv $(OLAH_VENV)
+	$(OLAH_VENV)/bin/python -m pip install -q --disable-pip-version-check "olah==0.5.4"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test $(OLAH_VENV)/.installed
+
+demo: install
+	$(VENV)/bin/nlzoo demo
+
+test: install-test
+	NLZOO_OLAH_CLI=$(abspath $(OLAH_VENV))/bin/olah-cli NLZOO_REQUIRE_OLAH=1 $(PY) -m pytest -q tests
+
+lint: install-test
+	$(VENV)/bin/ruff check nlzoo tests benchmarks
+	$(VENV)/bin/ruff format --check nlzoo tests benchmarks
+
+bench: install
+	$(PY) benchmarks/nonlocal_block.py
+
+clean:
+	rm -rf $(VENV) $(OLAH_VENV) .pytest_cache
