@@ -1,0 +1,25 @@
+"""The model zoo: registry of named architectures and tags, loading, folders and the Hub."""
+
+from .config import DataConfig, ModelConfig, PretrainedTag
+from .factory import load, load_folder
+from .folder import save_pretrained
+from .registry import build_model, get_entry, list_models, model_info, register_model
+from .weights import CheckpointMismatchError, load_weights
+
+__all__ = [
+    "CheckpointMismatchError",
+    "DataConfig",
+    "ModelConfig",
+    "PretrainedTag",
+    "build_model",
+    "get_entry",
+    "list_models",
+    "load",
+    "load_folder",
+    "load_weights",
+    "model_info",
+    "register_model",
+    "save_pretrained",
+]
+
+from . import families  # noqa: F401  (fills the registry)

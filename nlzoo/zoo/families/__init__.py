@@ -1,0 +1,3 @@
+"""Registered model families: importing this package fills the registry."""
+
+from . import resnet3d  # noqa: F401
