@@ -13,7 +13,7 @@ from torch import nn
 from ...models.resnet3d import ResNet3d, nonlocal_positions
 from ..config import KINETICS_MEAN, KINETICS_STD, DataConfig, PretrainedTag
 from ..registry import build_model, register_model
-from .sources import TimmInflated
+from .sources import TimmWeights
 
 # PySlowFast's 8x8 Kinetics recipe (configs/Kinetics/I3D_NLN_8x8_R50.yaml): 8 frames every 8th, short side
 # jittered in [256, 320], 224 crops; tested on 10 clips x 3 crops at short side 256.
@@ -39,7 +39,7 @@ def _imagenet_tag(depth: int) -> PretrainedTag:
         dataset="ImageNet-1k",
         num_classes=1000,
         status="available",
-        source=TimmInflated(timm_name),
+        source=TimmWeights(timm_name, inflate=True),
         partial=("*_nonlocal.*",),
         origin_url=f"https://huggingface.co/timm/{timm_name}",
         license="bsd-3-clause",

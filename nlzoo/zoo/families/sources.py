@@ -12,18 +12,24 @@ from ...models.inflate import inflate_state_dict
 
 
 @dataclass(frozen=True)
-class TimmInflated:
-    """ImageNet weights of a timm 2D ResNet from the Hugging Face Hub (``timm/<name>``), inflated to 3D."""
+class TimmWeights:
+    """A timm checkpoint from the Hugging Face Hub (``timm/<name>``), in the cache huggingface_hub manages.
+
+    With ``inflate=True`` its 2D kernels are inflated to the 3D model's shapes (kernel repeated over t, / t).
+    """
 
     timm_name: str
+    inflate: bool = False
 
     def describe(self) -> str:
-        return f"hf-hub:timm/{self.timm_name} (2D ImageNet weights inflated to 3D)"
+        how = " (2D ImageNet weights inflated to 3D)" if self.inflate else ""
+        return f"hf-hub:timm/{self.timm_name}{how}"
 
     def fetch(self, model: nn.Module, *, cache_dir: str | None, local_files_only: bool) -> dict[str, torch.Tensor]:
-        from ..hub import hub_file
+        from .. import hub
 
-        path = hub_file(
+        path = hub.hub_file(
             f"timm/{self.timm_name}", "model.safetensors", cache_dir=cache_dir, local_files_only=local_files_only
         )
-        return inflate_state_dict(safetensors.torch.load_file(path), model)
+        state_dict = safetensors.torch.load_file(path)
+        return inflate_state_dict(state_dict, model) if self.inflate else state_dict
