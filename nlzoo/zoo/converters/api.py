@@ -60,7 +60,9 @@ def convert_checkpoint(
         ValueError: unknown source, a file of another format (the message names the right ``--source``),
             keys that do not fit the model, or settings the checkpoint cannot supply.
         KeyError: an unknown model or tag name (with close matches).
+        TypeError: an unknown architecture argument (with close matches), or ``num_classes``.
         FileNotFoundError: no input file.
+        FileExistsError: ``output_dir`` is an existing file.
 
     Example:
         >>> convert_checkpoint("caffe2", "i3d_r50_nl.kinetics400", "I3D_NLN_8x8_R50.pkl", "i3d_nl")  # doctest: +SKIP
