@@ -188,10 +188,10 @@ def randomise(model: nn.Module, *, zero: tuple[str, ...] = ()) -> nn.Module:
     return model.eval()
 
 
-def write_caffe2(model: nn.Module, path: Path, *, test_net_pred: bool = False) -> Path:
+def write_caffe2(model: nn.Module, path: Path, *, test_net_pred: bool = False, sgd_state: bool = True) -> Path:
     """``pickle.dump(dict(blobs=...))`` as video-nonlocal-net's save_model_params, with SGD state beside."""
     blobs: dict[str, object] = {k: v.numpy() for k, v in export(model, caffe2_name).items()}
-    for name in [n for n in blobs if not n.endswith(("_rm", "_riv"))]:
+    for name in [n for n in blobs if sgd_state and not n.endswith(("_rm", "_riv"))]:
         blobs[f"{name}_momentum"] = np.zeros_like(blobs[name])
     if test_net_pred:  # test nets store pred as a 1x1x1 conv
         blobs["pred_w"] = blobs["pred_w"].reshape(*blobs["pred_w"].shape, 1, 1, 1)

@@ -11,6 +11,7 @@ import torch
 import nlzoo
 from nlzoo.zoo import convert_checkpoint, get_entry, list_models
 from nlzoo.zoo.converters import SOURCES
+from nlzoo.zoo.converters.safe_pickle import load_pickle
 
 from .layouts import randomise, write_caffe2
 
@@ -81,3 +82,27 @@ def test_a_published_file_converts_with_its_tags_settings(tmp_path: Path) -> Non
     converted = nlzoo.load(out)
     torch.testing.assert_close(converted.layer4[2].conv3.weight, source.layer4[2].conv3.weight, rtol=0, atol=0)
     assert converted.maxpool.padding == (0, 0, 0)
+
+
+def test_the_pyslowfast_zoo_i3d_nln_layout_converts(tmp_path: Path) -> None:
+    """I3D_NLN_8x8_R50.pkl as documented (anchors-arch section 3): blob names and shapes, 5 NL blocks."""
+    source = randomise(nlzoo.load("i3d_r50_nl", num_classes=400))
+    checkpoint = write_caffe2(source, tmp_path / "I3D_NLN_8x8_R50.pkl", sgd_state=False)
+    shapes = {k: v.shape for k, v in load_pickle(checkpoint)["blobs"].items() if hasattr(v, "shape")}
+    assert shapes["conv1_w"] == (64, 3, 5, 7, 7) and shapes["pred_w"] == (400, 2048)
+    assert shapes["res4_2_branch2a_w"] == (256, 1024, 3, 1, 1) and shapes["res5_1_branch2a_w"] == (512, 2048, 3, 1, 1)
+    assert shapes["nonlocal_conv3_1_theta_w"] == (256, 512, 1, 1, 1) and shapes["nonlocal_conv3_3_out_b"] == (512,)
+    assert shapes["nonlocal_conv4_5_bn_riv"] == (1024,)
+    assert sorted({k.split("_theta")[0] for k in shapes if "_theta_w" in k}) == [
+        "nonlocal_conv3_1",
+        "nonlocal_conv3_3",
+        "nonlocal_conv4_1",
+        "nonlocal_conv4_3",
+        "nonlocal_conv4_5",
+    ]
+    out = convert_checkpoint("caffe2", "i3d_r50_nl", checkpoint, tmp_path / "out")  # the file name finds the tag
+    assert json.loads((out / "config.json").read_text())["pretrained_tag"] == "kinetics400"
+    converted = nlzoo.load(out).eval()
+    for key, value in source.state_dict().items():
+        if not key.endswith("num_batches_tracked"):
+            torch.testing.assert_close(converted.state_dict()[key], value, rtol=0, atol=0, msg=key)
