@@ -92,12 +92,12 @@ def read_folder(directory: str | os.PathLike[str]) -> tuple[ModelConfig, dict[st
     cfg = read_config(directory)
     weights_path = _required(Path(directory) / WEIGHTS_NAME)
     try:
-        state_dict = safetensors.torch.load(weights_path.read_bytes())
+        tensors = safetensors.torch.load(weights_path.read_bytes())
     except Exception as err:  # safetensors raises its own error types for truncated or corrupt files
         raise ValueError(
             f"{weights_path} is not a readable safetensors file ({err}); re-download or re-convert it"
         ) from err
-    return cfg, state_dict
+    return cfg, {key: tensors[key] for key in sorted(tensors)}  # load() returns them in hash order
 
 
 def check_weights_digest(directory: str | os.PathLike[str]) -> None:
