@@ -102,27 +102,17 @@ def _from_registry(
     args = {**(tag.model_args if tag else {}), **model_args}
     data_config = entry.data_config.replace(**tag.data_config) if tag else entry.data_config
     head = num_classes if num_classes is not None else (tag.num_classes if tag else None)
-    model = entry.builder(**args, **({"num_classes": head} if head is not None else {}))
+    build_args = {**args, **({"num_classes": head} if head is not None else {})}
     label_names = list(tag.label_names) if tag and tag.label_names and head == tag.num_classes else None
     provenance: dict[str, Any] = {}
     if with_weights and tag is not None:
         source = _available_source(entry, tag)
-        try:
-            state_dict = source.fetch(model, cache_dir=cache_dir, local_files_only=local_files_only)
-        except (HubUnavailableError, HubNotFoundError, ChecksumMismatchError) as err:
-            where = f" The original checkpoint is at {tag.origin_url}." if tag.origin_url else ""
-            raise type(err)(f"{entry.name}.{tag.tag}: {err}{where}") from err
-        load_weights(
-            model,
-            state_dict,
-            classifier=entry.classifier,
-            reset_head=head != tag.num_classes,
-            partial=tag.partial,
-            source=f"{entry.name}.{tag.tag}",
-        )
+        model = _build_with_weights(entry, tag, source, build_args, cache_dir, local_files_only)
         provenance = _tag_provenance(entry, tag, source)
         if head != tag.num_classes:
             provenance = _with_new_head(provenance, head)
+    else:
+        model = entry.builder(**build_args)
     model.nlzoo_config = ModelConfig(
         architecture=entry.name,
         task=entry.task,
@@ -132,6 +122,41 @@ def _from_registry(
         label_names=label_names,
         pretrained_tag=tag.tag if (with_weights and tag) else None,
         provenance=provenance,
+    )
+    return model
+
+
+def _build_with_weights(
+    entry: ModelEntry,
+    tag: PretrainedTag,
+    source: Any,
+    build_args: dict[str, Any],
+    cache_dir: str | None,
+    local_files_only: bool,
+) -> nn.Module:
+    """The model holding a tag's weights: adopted by a meta-device build when they cover it exactly (a
+    published checkpoint), else copied into a normally built model (a new head, new non-local blocks).
+
+    Sources receive the meta-device model: they read only its key names and shapes (to inflate, to size).
+    """
+    meta = _meta_build(entry.builder, build_args)
+    template = meta if meta is not None else entry.builder(**build_args)
+    try:
+        state_dict = source.fetch(template, cache_dir=cache_dir, local_files_only=local_files_only)
+    except (HubUnavailableError, HubNotFoundError, ChecksumMismatchError) as err:
+        where = f" The original checkpoint is at {tag.origin_url}." if tag.origin_url else ""
+        raise type(err)(f"{entry.name}.{tag.tag}: {err}{where}") from err
+    new_head = build_args.get("num_classes", tag.num_classes) != tag.num_classes
+    if meta is not None and not new_head and _adopt(meta, state_dict):
+        return meta
+    model = entry.builder(**build_args) if meta is not None else template
+    load_weights(
+        model,
+        state_dict,
+        classifier=entry.classifier,
+        reset_head=new_head,
+        partial=tag.partial,
+        source=f"{entry.name}.{tag.tag}",
     )
     return model
 
@@ -223,20 +248,29 @@ def build_from_state_dict(
         tied parameters, buffers that are not saved, a builder that needs real values): the caller then
         builds normally and the strict loader explains any mismatch.
     """
+    model = _meta_build(builder, kwargs)
+    return model if model is not None and _adopt(model, state_dict) else None
+
+
+def _meta_build(builder: Callable[..., nn.Module], kwargs: Mapping[str, Any]) -> nn.Module | None:
     try:
         with torch.device("meta"):
-            model = builder(**kwargs)
+            return builder(**kwargs)
     except (RuntimeError, NotImplementedError):  # e.g. a builder calling .item() on a tensor
         return None
+
+
+def _adopt(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Give a meta-device ``model`` the tensors of ``state_dict`` if they cover it exactly; whether it did."""
     own = model.state_dict()
     if own.keys() != state_dict.keys():
-        return None
+        return False
     if any((value.shape, value.dtype) != (state_dict[key].shape, state_dict[key].dtype) for key, value in own.items()):
-        return None
+        return False
     tensors = [
         t for _, t in (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False))
     ]
     if not len(tensors) == len({id(t) for t in tensors}) == len(own):  # tied weights or non-persistent buffers
-        return None
+        return False
     model.load_state_dict(state_dict, assign=True)
-    return model
+    return True

@@ -58,7 +58,9 @@ def save_pretrained(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    safetensors.torch.save_file(tensors, out / WEIGHTS_NAME, metadata={"format": "pt", "nlzoo": __version__})
+    # One metadata key: safetensors writes a metadata map in hash order, so two keys would make the bytes (and
+    # the recorded sha256) differ between saves of the same model. The nlzoo version is in config.json.
+    safetensors.torch.save_file(tensors, out / WEIGHTS_NAME, metadata={"format": "pt"})
     payload: dict[str, Any] = {"format_version": FORMAT_VERSION, "nlzoo_version": __version__, **cfg.to_dict()}
     payload["num_features"] = getattr(model, "num_features", None)
     payload["weights_sha256"] = file_sha256(out / WEIGHTS_NAME)
