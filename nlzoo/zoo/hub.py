@@ -5,8 +5,8 @@ Integrity: a caller that knows a file's sha256 (a registry tag, or the ``weights
 cache hit. A mismatch (tampering, truncation, a corrupted cache) is refused with both digests, and the bad
 copy is evicted from the cache so that it is never reused silently.
 
-huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is first imported, so set
-them before the first Hub call (this module imports it lazily to keep ``import nlzoo`` light).
+huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is first imported (``import
+nlzoo`` imports it through timm), so set them before importing nlzoo.
 """
 
 from __future__ import annotations
