@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 from .layers import NonLocalBlock, insert_nonlocal, list_pairwise, register_pairwise
-from .zoo import convert_checkpoint, list_models, load, model_info, save_pretrained
+from .zoo import convert_checkpoint, list_models, load, model_info, push_to_hub, save_pretrained
 
 __all__ = [
     "NonLocalBlock",
@@ -14,6 +14,7 @@ __all__ = [
     "list_pairwise",
     "load",
     "model_info",
+    "push_to_hub",
     "register_pairwise",
     "save_pretrained",
 ]

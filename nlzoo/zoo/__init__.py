@@ -4,6 +4,7 @@ from .config import DataConfig, ModelConfig, PretrainedTag
 from .converters import convert_checkpoint
 from .factory import load, load_folder
 from .folder import save_pretrained
+from .push import push_to_hub
 from .registry import build_model, get_entry, list_models, model_info, register_model
 from .weights import CheckpointMismatchError, load_weights
 
@@ -20,6 +21,7 @@ __all__ = [
     "load_folder",
     "load_weights",
     "model_info",
+    "push_to_hub",
     "register_model",
     "save_pretrained",
 ]

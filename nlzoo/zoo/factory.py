@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .config import ModelConfig, PretrainedTag
 from .folder import read_folder
+from .hub import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
 from .registry import ModelEntry, get_entry, split_tag
 from .weights import load_weights
 
@@ -55,10 +58,12 @@ def load(
         raise TypeError(f"name must be a model name, 'hf-hub:org/repo' or a folder path; got {name!r}")
     cache = os.fspath(cache_dir) if cache_dir is not None else None
     if name.startswith(HUB_PREFIX):
-        from .hub import download_folder
+        from .hub import download_folder, split_revision
 
-        folder = download_folder(name[len(HUB_PREFIX) :], cache_dir=cache, local_files_only=local_files_only)
-        return load_folder(folder, num_classes=num_classes, **model_args)
+        repo = name[len(HUB_PREFIX) :]
+        folder = download_folder(repo, cache_dir=cache, local_files_only=local_files_only)
+        origin = {"hub_repo": split_revision(repo)[0], "hub_revision": folder.name}
+        return _load_folder(folder, num_classes, model_args, origin)
     if name.startswith(LOCAL_PREFIX) or Path(name).is_dir():
         return load_folder(name.removeprefix(LOCAL_PREFIX), num_classes=num_classes, **model_args)
     if any(c in name for c in "/\\:"):
@@ -97,21 +102,17 @@ def _from_registry(
     args = {**(tag.model_args if tag else {}), **model_args}
     data_config = entry.data_config.replace(**tag.data_config) if tag else entry.data_config
     head = num_classes if num_classes is not None else (tag.num_classes if tag else None)
-    model = entry.builder(**args, **({"num_classes": head} if head is not None else {}))
+    build_args = {**args, **({"num_classes": head} if head is not None else {})}
     label_names = list(tag.label_names) if tag and tag.label_names and head == tag.num_classes else None
     provenance: dict[str, Any] = {}
     if with_weights and tag is not None:
         source = _available_source(entry, tag)
-        state_dict = source.fetch(model, cache_dir=cache_dir, local_files_only=local_files_only)
-        load_weights(
-            model,
-            state_dict,
-            classifier=entry.classifier,
-            reset_head=head != tag.num_classes,
-            partial=tag.partial,
-            source=f"{entry.name}.{tag.tag}",
-        )
-        provenance = {"source": source.describe(), "dataset": tag.dataset, "license": tag.license}
+        model = _build_with_weights(entry, tag, source, build_args, cache_dir, local_files_only)
+        provenance = _tag_provenance(entry, tag, source)
+        if head != tag.num_classes:
+            provenance = _with_new_head(provenance, head)
+    else:
+        model = entry.builder(**build_args)
     model.nlzoo_config = ModelConfig(
         architecture=entry.name,
         task=entry.task,
@@ -123,6 +124,64 @@ def _from_registry(
         provenance=provenance,
     )
     return model
+
+
+def _build_with_weights(
+    entry: ModelEntry,
+    tag: PretrainedTag,
+    source: Any,
+    build_args: dict[str, Any],
+    cache_dir: str | None,
+    local_files_only: bool,
+) -> nn.Module:
+    """The model holding a tag's weights: adopted by a meta-device build when they cover it exactly (a
+    published checkpoint), else copied into a normally built model (a new head, new non-local blocks).
+
+    Sources receive the meta-device model: they read only its key names and shapes (to inflate, to size).
+    """
+    meta = _meta_build(entry.builder, build_args)
+    template = meta if meta is not None else entry.builder(**build_args)
+    try:
+        state_dict = source.fetch(template, cache_dir=cache_dir, local_files_only=local_files_only)
+    except (HubUnavailableError, HubNotFoundError, ChecksumMismatchError) as err:
+        where = f" The original checkpoint is at {tag.origin_url}." if tag.origin_url else ""
+        raise type(err)(f"{entry.name}.{tag.tag}: {err}{where}") from err
+    new_head = build_args.get("num_classes", tag.num_classes) != tag.num_classes
+    if meta is not None and not new_head and _adopt(meta, state_dict):
+        return meta
+    model = entry.builder(**build_args) if meta is not None else template
+    load_weights(
+        model,
+        state_dict,
+        classifier=entry.classifier,
+        reset_head=new_head,
+        partial=tag.partial,
+        source=f"{entry.name}.{tag.tag}",
+    )
+    return model
+
+
+def _tag_provenance(entry: ModelEntry, tag: PretrainedTag, source: Any) -> dict[str, Any]:
+    """What a model loaded from a tag records about its weights (saved in config.json, shown on its card)."""
+    facts = {
+        "tag": f"{entry.name}.{tag.tag}",
+        "source": source.describe(),
+        "dataset": tag.dataset,
+        "license": tag.license,
+        "origin_url": tag.origin_url,
+        "origin_format": tag.origin_format,
+        "metrics": dict(tag.metrics),
+        "verified": tag.verified,
+        "recipe": tag.recipe,
+        "notes": tag.notes,
+    }
+    return {key: value for key, value in facts.items() if value}
+
+
+def _with_new_head(provenance: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """Provenance of weights whose classifier was replaced: the source's accuracy no longer applies."""
+    kept = {key: value for key, value in provenance.items() if key != "metrics"}
+    return {**kept, "classifier": f"re-initialised for {num_classes} classes; the source's accuracy does not apply"}
 
 
 def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
@@ -141,14 +200,27 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
 
 def load_folder(directory: str | os.PathLike[str], *, num_classes: int | None = None, **model_args: Any) -> nn.Module:
     """Re-create a model saved by :func:`nlzoo.save_pretrained` (config.json + model.safetensors)."""
+    return _load_folder(directory, num_classes, model_args, {"folder": str(directory)})
+
+
+def _load_folder(
+    directory: str | os.PathLike[str], num_classes: int | None, model_args: dict[str, Any], origin: dict[str, str]
+) -> nn.Module:
     cfg, state_dict = read_folder(directory)
     entry = get_entry(cfg.architecture)
     args = {**cfg.model_args, **model_args}
     head = cfg.num_classes if num_classes is None else num_classes
-    model = entry.builder(**args, num_classes=head)
-    load_weights(
-        model, state_dict, classifier=entry.classifier, reset_head=head != cfg.num_classes, source=str(directory)
+    model = (
+        build_from_state_dict(entry.builder, state_dict, **args, num_classes=head) if head == cfg.num_classes else None
     )
+    if model is None:
+        model = entry.builder(**args, num_classes=head)
+        load_weights(
+            model, state_dict, classifier=entry.classifier, reset_head=head != cfg.num_classes, source=str(directory)
+        )
+    provenance = {**cfg.provenance, **origin}
+    if head != cfg.num_classes:
+        provenance = _with_new_head(provenance, head)
     model.nlzoo_config = ModelConfig(
         architecture=cfg.architecture,
         task=cfg.task,
@@ -157,6 +229,48 @@ def load_folder(directory: str | os.PathLike[str], *, num_classes: int | None = 
         model_args=args,
         label_names=cfg.label_names if head == cfg.num_classes else None,
         pretrained_tag=cfg.pretrained_tag,
-        provenance={**cfg.provenance, "folder": str(directory)},
+        provenance=provenance,
     )
     return model
+
+
+def build_from_state_dict(
+    builder: Callable[..., nn.Module], state_dict: Mapping[str, torch.Tensor], **kwargs: Any
+) -> nn.Module | None:
+    """``builder(**kwargs)`` holding exactly ``state_dict``'s tensors, without the random init it would overwrite.
+
+    The model is built on the meta device (no memory, no init: ~90% of the time of loading an R50) and then
+    adopts the checkpoint's tensors (``load_state_dict(assign=True)``). The result equals building normally
+    and copying the weights in, bit for bit.
+
+    Returns:
+        The model, or ``None`` when the checkpoint does not cover it exactly (other keys, shapes or dtypes,
+        tied parameters, buffers that are not saved, a builder that needs real values): the caller then
+        builds normally and the strict loader explains any mismatch.
+    """
+    model = _meta_build(builder, kwargs)
+    return model if model is not None and _adopt(model, state_dict) else None
+
+
+def _meta_build(builder: Callable[..., nn.Module], kwargs: Mapping[str, Any]) -> nn.Module | None:
+    try:
+        with torch.device("meta"):
+            return builder(**kwargs)
+    except (RuntimeError, NotImplementedError):  # e.g. a builder calling .item() on a tensor
+        return None
+
+
+def _adopt(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> bool:
+    """Give a meta-device ``model`` the tensors of ``state_dict`` if they cover it exactly; whether it did."""
+    own = model.state_dict()
+    if own.keys() != state_dict.keys():
+        return False
+    if any((value.shape, value.dtype) != (state_dict[key].shape, state_dict[key].dtype) for key, value in own.items()):
+        return False
+    tensors = [
+        t for _, t in (*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False))
+    ]
+    if not len(tensors) == len({id(t) for t in tensors}) == len(own):  # tied weights or non-persistent buffers
+        return False
+    model.load_state_dict(state_dict, assign=True)
+    return True

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ...models.inflate import inflate_state_dict
+from .. import hub
 from ..config import DataConfig
 
 
@@ -132,3 +133,40 @@ class TorchvisionWeights:
             test_clips=found["clips_per_video"],
             test_crops=1,
         )
+
+
+@dataclass(frozen=True)
+class HubWeights:
+    """nlzoo's own published weights: one file of a Hub repo at a pinned commit, checked against its sha256.
+
+    The commit pins what the Hub serves; the sha256 is checked on every load (download or cache hit), so a
+    tampered mirror, a truncated download or a corrupted cache is refused rather than loaded.
+    """
+
+    repo_id: str
+    revision: str
+    sha256: str
+    filename: str = "model.safetensors"
+
+    def __post_init__(self) -> None:
+        if not hub.COMMIT_RE.fullmatch(self.revision):
+            raise ValueError(
+                f"HubWeights({self.repo_id!r}) must pin a 40-hex commit sha, not {self.revision!r} "
+                "(a branch can move; see the repo's commit history for the sha)"
+            )
+        if not hub.SHA256_RE.fullmatch(self.sha256):
+            raise ValueError(f"HubWeights({self.repo_id!r}): sha256 must be 64 lowercase hex digits")
+
+    def describe(self) -> str:
+        return f"hf-hub:{self.repo_id}@{self.revision} ({self.filename}, sha256 {self.sha256})"
+
+    def fetch(self, model: nn.Module, *, cache_dir: str | None, local_files_only: bool) -> dict[str, torch.Tensor]:
+        path = hub.hub_file(
+            self.repo_id,
+            self.filename,
+            revision=self.revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+            sha256=self.sha256,
+        )
+        return safetensors.torch.load_file(path)
