@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
@@ -189,19 +190,28 @@ class VideoDataModule(pl.LightningDataModule):
         _check_some_exist(items, source)
         return items
 
+    def _seed(self) -> int:
+        return self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+
     def _loader_settings(self) -> dict[str, Any]:
         devices = self.trainer.num_devices if self.trainer is not None else 1
         workers = default_num_workers(devices) if self.num_workers is None else self.num_workers
         on_gpu = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
-        return {"num_workers": workers, "pin_memory": on_gpu, "persistent_workers": workers > 0}
+        return {
+            "num_workers": workers,
+            "pin_memory": on_gpu,
+            "persistent_workers": workers > 0,
+            # Each iterator draws its workers' base seed from this generator, not from torch's global one,
+            # so loading data never shifts the global stream (dropout) and resumed runs replay it exactly.
+            "generator": torch.Generator().manual_seed(self._seed()),
+        }
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.datasets["train"]
-        seed = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(dataset), seed=seed),
+            sampler=EpochSampler(len(dataset), seed=self._seed()),
             collate_fn=collate_clips,
             drop_last=len(dataset) >= self.batch_size,
             **self._loader_settings(),

@@ -10,6 +10,7 @@ multi-hot vectors) and optionally ``skipped`` (unreadable samples replaced or dr
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
@@ -97,9 +98,9 @@ class ClassificationTask(pl.LightningModule):
         config = getattr(self.model, "nlzoo_config", None)
         if config is not None:
             config.num_classes, config.label_names = self.num_classes, self.label_names
-        if freeze_bn:
+        if freeze_bn:  # eval mode now: Lightning restores each module's own mode after evaluation
             for module in self._batch_norms():
-                module.requires_grad_(False)
+                module.requires_grad_(False).eval()
         self.train_top1 = None if multi_label else MulticlassAccuracy(self.num_classes, top_k=1, average="micro")
         self.val_metrics = self.make_eval_metrics()
         self.test_metrics = self.make_eval_metrics()
@@ -185,12 +186,13 @@ class ClassificationTask(pl.LightningModule):
         hp = self.hparams
         groups = param_groups(self.model, weight_decay=hp.weight_decay, decay_norm_and_bias=hp.decay_norm_and_bias)
         optimizer = build_optimizer(groups, name=hp.optimizer, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
-        total = int(self.trainer.estimated_stepping_batches)
-        epochs = self.trainer.max_epochs
-        per_epoch = total / epochs if epochs and epochs > 0 else self.trainer.num_training_batches
+        total = self.trainer.estimated_stepping_batches
+        if not math.isfinite(total):
+            raise ValueError("learning-rate schedules need a finite run: set trainer.max_epochs or trainer.max_steps")
+        per_epoch = self._steps_per_epoch() if hp.warmup_epochs or hp.milestones else 0
         scheduler = build_scheduler(
             optimizer,
-            total_steps=total,
+            total_steps=int(total),
             schedule=hp.schedule,
             warmup_steps=round(hp.warmup_epochs * per_epoch),
             warmup_start_factor=hp.warmup_start_factor,
@@ -199,6 +201,16 @@ class ClassificationTask(pl.LightningModule):
             min_factor=hp.min_lr_factor,
         )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _steps_per_epoch(self) -> int:
+        """Optimiser steps per epoch (to turn warm-up and milestones in epochs into steps)."""
+        trainer = self.trainer
+        if trainer.train_dataloader is None:
+            trainer.fit_loop.setup_data()
+        batches = trainer.num_training_batches
+        if not math.isfinite(batches):
+            raise ValueError("warmup_epochs and milestones are in epochs, but the training data has no length")
+        return math.ceil(batches / trainer.accumulate_grad_batches)
 
     # Frozen BN and exact resumes ----------------------------------------------------------------------------
     def _batch_norms(self) -> list[_BatchNorm]:

@@ -80,7 +80,7 @@ class MultiViewMetrics(Metric):
         return ids, aggregated, video_targets
 
     def compute(self) -> dict[str, torch.Tensor]:
-        if not self.scores:
+        if _num_rows(self.scores) == 0:
             names = ["mAP"] if self.multi_label else [f"top{k}" for k in self.top_k]
             return {**{n: torch.tensor(float("nan")) for n in names}, "videos": torch.tensor(0.0)}
         ids, scores, targets = self.video_scores()
@@ -94,6 +94,11 @@ class MultiViewMetrics(Metric):
                 )
         out["videos"] = torch.tensor(float(len(ids)), device=scores.device)
         return out
+
+
+def _num_rows(state: list[torch.Tensor] | torch.Tensor) -> int:
+    """Rows in a list state, which is a list locally and one concatenated tensor after a DDP sync."""
+    return sum(len(t) for t in state) if isinstance(state, list) else len(state)
 
 
 def _first_of_each(keys: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """Random-generator states stored in checkpoints, so a resumed run draws the same dropout masks.
 
 Lightning checkpoints hold weights, optimiser, scheduler and loop state but not the global generators.
-Data order and augmentation do not need them (see :class:`~nlzoo.data.EpochSampler`); dropout and any
-other ``torch.rand`` in the model do. States are plain tensors and tuples, so checkpoints still load with
-``torch.load(weights_only=True)``. Under DDP the checkpoint holds rank 0's states, which every rank restores.
+Data order and augmentation do not need them (see :class:`~nlzoo.data.EpochSampler`; nlzoo's loaders
+also seed their workers from their own generator, because a resumed fit creates its first iterator at
+a different point than a running one); dropout and any other ``torch.rand`` in the model do. The task
+restores them at the first training epoch after loading. States are plain tensors and tuples, so
+checkpoints still load with ``torch.load(weights_only=True)``. Under DDP the checkpoint holds rank 0's
+states, which every rank restores. Exact for checkpoints taken at epoch ends.
 """
 
 from __future__ import annotations
