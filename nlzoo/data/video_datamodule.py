@@ -28,7 +28,17 @@ from .video_sources import VideoItem, infer_num_classes, read_label_names, read_
 
 
 def model_data_config(model: str) -> DataConfig:
-    """The data config of a registry name (``arch`` or ``arch.tag``) or a saved model folder."""
+    """The data config of a registry name (``arch`` or ``arch.tag``) or a saved model folder.
+
+    Raises:
+        ValueError: a Hub name (its config is only known once downloaded: let the task provide it).
+        KeyError: an unknown architecture or tag.
+    """
+    if model.startswith("hf-hub:"):
+        raise ValueError(
+            f"data.model={model!r}: a Hub model's data config is read when the task loads it; leave data.model "
+            "unset so the data module takes the config from the task"
+        )
     folder = Path(model.removeprefix("local-dir:"))
     if folder.is_dir():
         config_file = folder / "config.json"

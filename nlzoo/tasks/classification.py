@@ -45,7 +45,8 @@ class ClassificationTask(pl.LightningModule):
         label_smoothing: cross-entropy label smoothing (single-label only).
         freeze_bn: keep every BatchNorm in eval mode with frozen affine parameters (the paper's 128-frame
             fine-tuning). This includes the BN after W_z of non-local blocks, so start from weights whose
-            blocks were trained: a fresh block's zero gamma would stay zero.
+            blocks were trained: a fresh block's zero gamma would stay zero. (Lightning notes the BN modules
+            in eval mode when training starts; that is intended.)
         optimizer: ``"sgd"`` (momentum) or ``"adamw"``.
         lr: base learning rate (scale it linearly with the global batch).
         momentum: SGD momentum.

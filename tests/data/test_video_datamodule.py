@@ -99,3 +99,8 @@ def test_data_config_sources(tree: Path, tmp_path: Path) -> None:
 def test_default_workers_leave_a_core_for_the_main_process() -> None:
     assert 0 <= default_num_workers() <= 8
     assert default_num_workers(devices=10_000) == 0
+
+
+def test_hub_models_leave_the_data_config_to_the_task() -> None:
+    with pytest.raises(ValueError, match="leave data.model unset"):
+        model_data_config("hf-hub:someone/i3d")
