@@ -41,7 +41,6 @@ def main(root: str, out: Path) -> None:
         **trainer_args(devices=2, strategy="ddp", callbacks=[seen]),
         max_epochs=1,
         limit_val_batches=0,
-        num_sanity_val_steps=0,
     )
     trainer.fit(task, data)
     (metrics,) = trainer.test(task, data, verbose=False)
