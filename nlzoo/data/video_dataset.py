@@ -1,0 +1,225 @@
+"""Datasets of decoded, transformed clips: random clips for training, all test views of a video for evaluation.
+
+Unreadable videos (missing, empty, corrupt, truncated) never stop an epoch. Each one raises a
+:class:`SkippedVideoWarning` naming its path, and samples carry a ``skipped`` count that travels through
+workers and ranks into the logged per-epoch total:
+
+- training replaces the video by another one drawn from the item's own random stream (the substitute
+  keeps its own label), so batches keep their size and DDP ranks stay in step;
+- evaluation yields the video with zero views, so it drops out of the video-level metrics.
+
+Samples are dicts: ``video`` (C, T, H, W) / (V, C, T, H, W) float, ``label`` (a class index, or a multi-hot
+float vector with ``multi_label``), ``index`` (position in the dataset), ``skipped``; views also carry
+``view`` (clip-major: view = clip * num_crops + crop).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..zoo import DataConfig
+from .clip_sampling import random_clip, uniform_clips
+from .video_io import VideoDecodeError, open_video
+from .video_sources import VideoItem
+from .video_transforms import EvalViewTransform, TrainClipTransform
+
+Sample = dict[str, Any]
+
+
+class SkippedVideoWarning(UserWarning):
+    """A video could not be read and was skipped."""
+
+
+def warn_skipped(err: VideoDecodeError) -> None:
+    warnings.warn(f"skipping unreadable video {err}", SkippedVideoWarning, stacklevel=3)
+
+
+def check_clip_config(config: DataConfig) -> None:
+    """Raise ValueError unless ``config`` describes clips (num_frames and sampling_rate >= 1)."""
+    for name in ("num_frames", "sampling_rate"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"the data config needs {name} >= 1 for video clips; got {value!r}")
+
+
+class _LabelledVideos(Dataset):
+    def __init__(
+        self, items: Sequence[VideoItem], *, num_classes: int, multi_label: bool, backend: str, config: DataConfig
+    ) -> None:
+        check_clip_config(config)
+        if not items:
+            raise ValueError("no videos to load")
+        self.items, self.num_classes, self.multi_label = list(items), num_classes, multi_label
+        self.backend, self.config = backend, config
+        if not multi_label:
+            multi = next((it for it in self.items if len(it.labels) != 1), None)
+            if multi is not None:
+                raise ValueError(f"{multi.path} has labels {multi.labels}; set multi_label=True for multi-label data")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def target(self, item: VideoItem) -> torch.Tensor:
+        """A class index (long scalar), or a multi-hot (num_classes,) float vector."""
+        if not self.multi_label:
+            return torch.tensor(item.label)
+        target = torch.zeros(self.num_classes)
+        target[list(item.labels)] = 1.0
+        return target
+
+
+class VideoClipDataset(_LabelledVideos):
+    """One random training clip per visit of a video.
+
+    ``dataset[(index, seed)]`` (what :class:`~nlzoo.data.samplers.EpochSampler` yields) makes the clip's
+    start, scale, crop and flip a function of the seed alone, so runs reproduce whatever the worker count
+    and resumes replay the same data; ``dataset[index]`` draws a seed from torch's global generator.
+
+    Args:
+        items: the videos.
+        config: the model's data config (frames, sampling rate, scales, crop, mean/std).
+        num_classes: classes (for multi-hot targets).
+        multi_label: targets are multi-hot vectors.
+        backend: video decoder (see :func:`~nlzoo.data.video_io.list_backends`).
+        max_retries: unreadable videos replaced in a row before giving up (the dataset is then broken).
+    """
+
+    def __init__(
+        self,
+        items: Sequence[VideoItem],
+        *,
+        config: DataConfig,
+        num_classes: int,
+        multi_label: bool = False,
+        backend: str = "pyav",
+        max_retries: int = 10,
+    ) -> None:
+        super().__init__(items, num_classes=num_classes, multi_label=multi_label, backend=backend, config=config)
+        self.transform = TrainClipTransform(config)
+        self.max_retries = max_retries
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        index, seed = key if isinstance(key, tuple) else (key, int(torch.randint(2**62, ())))
+        generator = torch.Generator().manual_seed(seed)
+        failures: list[str] = []
+        for _ in range(self.max_retries + 1):
+            item = self.items[index]
+            try:
+                video = self._clip(item, generator)
+            except VideoDecodeError as err:
+                warn_skipped(err)
+                failures.append(str(err))
+                index = int(torch.randint(len(self.items), (), generator=generator))
+                continue
+            return {"video": video, "label": self.target(item), "index": index, "skipped": len(failures)}
+        raise RuntimeError(
+            f"{len(failures)} videos in a row could not be read; the dataset looks broken. Last errors: "
+            + "; ".join(failures[-3:])
+        )
+
+    def _clip(self, item: VideoItem, generator: torch.Generator) -> torch.Tensor:
+        cfg = self.config
+        with open_video(item.path, backend=self.backend) as reader:
+            indices = random_clip(
+                reader.num_frames,
+                num_frames=cfg.num_frames,  # type: ignore[arg-type]
+                sampling_rate=cfg.sampling_rate,  # type: ignore[arg-type]
+                generator=generator,
+            )
+            frames = reader.get_frames(indices)
+        return self.transform(frames, generator=generator)
+
+
+class MultiViewVideoDataset(_LabelledVideos):
+    """All test views of one video per item: ``num_clips`` uniformly spaced clips x ``num_crops`` crops.
+
+    Each item's ``video`` is (num_clips * num_crops, C, T, H, W), clip-major; ``index`` and ``view`` say which
+    video and which view every row is, so scores can be averaged per video after batching and gathering.
+    An unreadable video yields zero views and ``skipped = 1``.
+
+    Args:
+        items: the videos.
+        config: the model's data config (frames, sampling rate, test_scale, crop, mean/std).
+        num_clips: temporal views (the paper: 10).
+        num_crops: spatial views (the paper: 3).
+        num_classes: classes (for multi-hot targets).
+        multi_label: targets are multi-hot vectors.
+        backend: video decoder.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[VideoItem],
+        *,
+        config: DataConfig,
+        num_clips: int,
+        num_crops: int,
+        num_classes: int,
+        multi_label: bool = False,
+        backend: str = "pyav",
+    ) -> None:
+        super().__init__(items, num_classes=num_classes, multi_label=multi_label, backend=backend, config=config)
+        if num_clips < 1:
+            raise ValueError(f"num_clips must be >= 1; got {num_clips}")
+        self.transform = EvalViewTransform(config, num_crops=num_crops)
+        self.num_clips, self.num_crops = num_clips, num_crops
+
+    @property
+    def num_views(self) -> int:
+        return self.num_clips * self.num_crops
+
+    def __getitem__(self, index: int) -> Sample:
+        item = self.items[index]
+        try:
+            views = self._views(item)
+        except VideoDecodeError as err:
+            warn_skipped(err)
+            return self._rows(index, torch.zeros(0, 3, self.config.num_frames, *self.config.crop_size), item, 1)
+        return self._rows(index, views, item, 0)
+
+    def _views(self, item: VideoItem) -> torch.Tensor:
+        cfg = self.config
+        with open_video(item.path, backend=self.backend) as reader:
+            clips = uniform_clips(
+                reader.num_frames,
+                num_clips=self.num_clips,
+                num_frames=cfg.num_frames,  # type: ignore[arg-type]
+                sampling_rate=cfg.sampling_rate,  # type: ignore[arg-type]
+            )
+            frames = reader.get_frames([i for clip in clips for i in clip])
+        per_clip = frames.split(cfg.num_frames)  # type: ignore[arg-type]
+        return torch.cat([self.transform(clip) for clip in per_clip])
+
+    def _rows(self, index: int, views: torch.Tensor, item: VideoItem, skipped: int) -> Sample:
+        n = views.shape[0]
+        target = self.target(item)
+        return {
+            "video": views,
+            "label": target.expand(n, *target.shape).clone(),
+            "index": torch.full((n,), index, dtype=torch.long),
+            "view": torch.arange(n),
+            "skipped": skipped,
+        }
+
+
+def collate_clips(samples: Sequence[Sample]) -> Sample:
+    """Stack training clips: video (B, C, T, H, W), label (B,) or (B, K), index (B,), skipped (total)."""
+    return {
+        "video": torch.stack([s["video"] for s in samples]),
+        "label": torch.stack([s["label"] for s in samples]),
+        "index": torch.tensor([s["index"] for s in samples]),
+        "skipped": torch.tensor(sum(s["skipped"] for s in samples)),
+    }
+
+
+def collate_views(samples: Sequence[Sample]) -> Sample:
+    """Concatenate the views of several videos: video (N, C, T, H, W), label/index/view (N, ...), skipped."""
+    return {
+        **{key: torch.cat([s[key] for s in samples]) for key in ("video", "label", "index", "view")},
+        "skipped": torch.tensor(sum(s["skipped"] for s in samples)),
+    }

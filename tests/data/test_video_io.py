@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nlzoo.data import VideoDecodeError, list_backends, open_video, register_backend
+from nlzoo.data.video_io import split_runs
+
+from .video_files import broken_videos, frame_number, write_numbered_video
+
+
+@pytest.fixture(scope="module")
+def mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_numbered_video(tmp_path_factory.mktemp("io") / "numbered.mp4", 120)
+
+
+@pytest.mark.parametrize(
+    "indices",
+    [
+        [0, 1, 2, 3],
+        [37, 45, 53, 61],  # a strided clip starting mid-GOP
+        [119, 0, 64, 64, 5],  # any order, repeats, far apart (several seeks)
+        list(range(100, 120)),  # the tail, B-frames and the final flush included
+    ],
+)
+def test_reads_exactly_the_requested_frames(mp4: Path, indices: list[int]) -> None:
+    with open_video(mp4) as reader:
+        frames = reader.get_frames(indices)
+    assert frames.shape == (len(indices), 48, 64, 3)
+    assert [frame_number(f) for f in frames] == indices
+
+
+def test_metadata(mp4: Path) -> None:
+    with open_video(mp4) as reader:
+        assert reader.num_frames == 120
+        assert reader.fps == pytest.approx(25.0)
+
+
+def test_container_without_frame_count_uses_duration(tmp_path: Path) -> None:
+    mkv = write_numbered_video(tmp_path / "numbered.mkv", 40)  # Matroska stores no frame count
+    with open_video(mkv) as reader:
+        assert reader.num_frames == 40
+        assert [frame_number(f) for f in reader.get_frames([39, 17, 3])] == [39, 17, 3]
+
+
+def test_reader_reuse_across_calls(mp4: Path) -> None:
+    with open_video(mp4) as reader:
+        for start in (90, 10, 50):
+            assert [frame_number(f) for f in reader.get_frames([start, start + 8])] == [start, start + 8]
+
+
+def test_out_of_range_index_is_an_error(mp4: Path) -> None:
+    with open_video(mp4) as reader, pytest.raises(VideoDecodeError, match=r"outside 0\.\.119"):
+        reader.get_frames([5, 120])
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated"])
+def test_unreadable_files_raise_decode_error_naming_the_path(mp4: Path, tmp_path: Path, kind: str) -> None:
+    path = broken_videos(tmp_path, mp4)[kind]
+    with pytest.raises(VideoDecodeError) as info, open_video(path) as reader:
+        reader.get_frames(list(range(reader.num_frames)))
+    assert info.value.path == str(path)
+    assert str(path) in str(info.value)
+
+
+def test_split_runs_cuts_at_large_gaps() -> None:
+    assert split_runs([9, 1, 2, 2, 60, 40], gap=30) == [[1, 2, 9], [40, 60]]
+    assert split_runs([0, 100], gap=30) == [[0], [100]]
+
+
+def test_backend_registry() -> None:
+    assert "pyav" in list_backends()
+    with pytest.raises(ValueError, match="unknown video backend 'decord'"):
+        open_video("x.mp4", backend="decord")
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend("pyav")(lambda path: None)
