@@ -21,7 +21,9 @@ class SyntheticImageDataModule(ImageFolderDataModule):
         image_size: (H, W) of the images.
         num_colours: palette size (see :class:`~nlzoo.data.synthetic_images.SyntheticImageSpec`).
         data_seed: seed of the generated data (separate from the training seed).
-        **kwargs: :class:`ImageFolderDataModule` arguments (``model``, ``data_config``, ``batch_size``, ...).
+        **kwargs: :class:`ImageFolderDataModule` arguments (``model``, ``batch_size``, ...). Its ``data_config``
+            defaults to crops of the whole image (``crop_size`` = ``image_size``, ``crop_pct`` = 1), whatever the
+            model's own data config says; entries given here override those.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class SyntheticImageDataModule(ImageFolderDataModule):
             seed=data_seed,
         )
         folder = Path(root)
+        kwargs["data_config"] = {"crop_size": tuple(image_size), "crop_pct": 1.0, **(kwargs.get("data_config") or {})}
         super().__init__(
             str(folder / "train"),
             val=str(folder / "val") if num_val else None,
