@@ -18,11 +18,20 @@ from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader
 
 from ..zoo import DataConfig
+from ..zoo.factory import TIMM_PREFIX
+from ..zoo.families.sources import TimmWeights
 from .image_dataset import IMAGE_EXTENSIONS, ImageFileDataset, collate_images
 from .image_transforms import eval_image_transform, train_image_transform
 from .samplers import EpochSampler
 from .video_datamodule import default_num_workers, model_data_config
 from .video_sources import read_label_names, scan_class_folders
+
+
+def named_data_config(model: str) -> DataConfig:
+    """The data config of a registry name, ``arch.tag``, model folder or ``timm:<arch>[.<tag>]`` name."""
+    if model.startswith(TIMM_PREFIX):
+        return TimmWeights(model.removeprefix(TIMM_PREFIX)).data_config()
+    return model_data_config(model)
 
 
 class ImageFolderDataModule(pl.LightningDataModule):
@@ -37,8 +46,8 @@ class ImageFolderDataModule(pl.LightningDataModule):
         test: class-folder root of the test split.
         label_names: class names in index order: a file with one name per line, or a list. Default: the
             training split's folder names (sorted).
-        model: whose data config to use (registry name, ``arch.tag`` or model folder). Default: the data
-            config of the LightningModule being trained.
+        model: whose data config to use (registry name, ``arch.tag``, model folder or ``timm:<arch>[.<tag>]``).
+            Default: the data config of the LightningModule being trained.
         data_config: overrides of single data-config fields, e.g. ``{"crop_size": [64, 64], "crop_pct": 1.0}``.
         batch_size: training images per batch (per device).
         eval_batch_size: images per validation/test batch. Default: ``batch_size``.
@@ -113,7 +122,7 @@ class ImageFolderDataModule(pl.LightningDataModule):
     def resolve_data_config(self) -> DataConfig:
         """The model's data config with ``data_config`` overrides applied."""
         if self.model is not None:
-            base = model_data_config(self.model)
+            base = named_data_config(self.model)
         else:
             module = self.trainer.lightning_module if self.trainer is not None else None
             base = getattr(module, "data_config", None)

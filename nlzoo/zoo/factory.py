@@ -121,8 +121,12 @@ def _from_timm(
     model = _from_registry(
         entry, tag, with_weights, num_classes, {"timm_name": arch, **model_args}, cache_dir, local_files_only
     )
-    if tag is None:  # no weights named: the architecture's own data config, from timm's default weights
-        model.nlzoo_config.data_config = TimmWeights(arch).data_config()
+    if tag is None:  # no weights named: the data config timm gives the architecture
+        from timm.data import resolve_model_data_config
+
+        from .families.sources import timm_data_config
+
+        model.nlzoo_config.data_config = timm_data_config(resolve_model_data_config(model))
     return model
 
 

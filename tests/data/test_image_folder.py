@@ -115,6 +115,7 @@ def test_data_config_sources_and_errors(tree: Path) -> None:
     assert module(tree, data_config=None).resolve_data_config().crop_size == (224, 224)
     assert module(tree, model="resnet18.tv_in1k", data_config=None).resolve_data_config().interpolation == "bilinear"
     assert module(tree).resolve_data_config().crop_size == (32, 32)
+    assert module(tree, model="timm:regnetx_002", data_config=None).resolve_data_config().interpolation == "bicubic"
     with pytest.raises(ValueError, match=r"unknown data_config keys \['crop'\]"):
         module(tree, data_config={"crop": 3}).resolve_data_config()
     with pytest.raises(ValueError, match="no data config"):

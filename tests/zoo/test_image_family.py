@@ -84,6 +84,7 @@ def test_tag_downloads_timm_weights_of_the_base_network(fake_hub: dict[str, obje
     cfg = model.nlzoo_config
     assert cfg.pretrained_tag == "tv_in1k" and cfg.provenance["source"] == "hf-hub:timm/resnet18.tv_in1k"
     assert cfg.label_names[0] == "n01440764" and len(cfg.label_names) == 1000
+    assert cfg.label_names == sorted(cfg.label_names)  # the order of an ImageNet tree's sorted class folders
     assert (cfg.data_config.interpolation, cfg.data_config.crop_pct) == ("bilinear", 0.875)
 
 

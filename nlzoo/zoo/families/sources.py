@@ -55,24 +55,11 @@ class TimmWeights:
         return _timm_pretrained_cfg(self.timm_name)
 
     def data_config(self) -> DataConfig:
-        """The input pipeline these weights were evaluated with, from timm's ``resolve_data_config``.
-
-        That is what ``timm.data.resolve_model_data_config`` gives for a model built with these weights:
-        input size, mean/std, interpolation and crop_pct. A crop mode other than timm's default centre crop
-        has no nlzoo field; it is logged and the centre crop used.
-        """
+        """The input pipeline these weights were evaluated with, from timm's ``resolve_data_config``: what
+        ``timm.data.resolve_model_data_config`` gives for a model built with these weights."""
         from timm.data import resolve_data_config
 
-        resolved = resolve_data_config(pretrained_cfg=self.pretrained_cfg().to_dict())
-        if resolved.get("crop_mode", "center") != "center":
-            log.warning("%s: timm evaluates with crop_mode=%r; nlzoo uses a centre crop", self, resolved["crop_mode"])
-        return DataConfig(
-            crop_size=tuple(resolved["input_size"][1:]),
-            mean=tuple(resolved["mean"]),
-            std=tuple(resolved["std"]),
-            interpolation=resolved["interpolation"],
-            crop_pct=resolved["crop_pct"],
-        )
+        return timm_data_config(resolve_data_config(pretrained_cfg=self.pretrained_cfg().to_dict()))
 
     def label_names(self) -> tuple[str, ...] | None:
         """Class names when timm knows them: ImageNet WordNet ids (``n01440764``, timm's ``ImageNetInfo``),
@@ -84,6 +71,23 @@ class TimmWeights:
             return tuple(cfg.label_names)
         subset = None if cfg.label_offset else infer_imagenet_subset(cfg.to_dict())
         return _imagenet_label_names(subset) if subset else None
+
+
+def timm_data_config(resolved: dict[str, Any]) -> DataConfig:
+    """A timm data config (``resolve_data_config`` / ``resolve_model_data_config``) as nlzoo's.
+
+    Input size, mean/std, interpolation and crop_pct carry over. A crop mode other than timm's default centre
+    crop has no nlzoo field; it is logged and the centre crop used.
+    """
+    if resolved.get("crop_mode", "center") != "center":
+        log.warning("timm evaluates with crop_mode=%r; nlzoo uses a centre crop", resolved["crop_mode"])
+    return DataConfig(
+        crop_size=tuple(resolved["input_size"][1:]),
+        mean=tuple(resolved["mean"]),
+        std=tuple(resolved["std"]),
+        interpolation=resolved["interpolation"],
+        crop_pct=resolved["crop_pct"],
+    )
 
 
 @functools.cache
