@@ -108,24 +108,22 @@ def _from_timm(
     local_files_only: bool,
 ) -> nn.Module:
     """``timm:<arch>[.<tag>]``: the registry's generic timm builder with timm's data config and weights."""
+    from timm.data import resolve_model_data_config
+
     from .families.image import TIMM_ENTRY, timm_tag
-    from .families.sources import TimmWeights
+    from .families.sources import TimmWeights, timm_data_config
 
     if "timm_name" in model_args:
         raise TypeError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
     arch, tag_name = split_tag(spec)
-    default_cfg = TimmWeights(arch).pretrained_cfg() if pretrained is True and tag_name is None else None
-    tag_name, with_weights = _pick_tag(f"timm:{spec}", tag_name, pretrained, default_cfg and default_cfg.tag)
+    default_tag = TimmWeights(arch).pretrained_cfg().tag if pretrained is True and tag_name is None else None
+    tag_name, with_weights = _pick_tag(f"timm:{spec}", tag_name, pretrained, default_tag)
     tag = timm_tag(f"{arch}.{tag_name}") if tag_name is not None else None
     entry = get_entry(TIMM_ENTRY)
     model = _from_registry(
         entry, tag, with_weights, num_classes, {"timm_name": arch, **model_args}, cache_dir, local_files_only
     )
     if tag is None:  # no weights named: the data config timm gives the architecture
-        from timm.data import resolve_model_data_config
-
-        from .families.sources import timm_data_config
-
         model.nlzoo_config.data_config = timm_data_config(resolve_model_data_config(model))
     return model
 

@@ -64,9 +64,9 @@ _REPORTED: dict[str, tuple[float, float]] = {
 
 _PLACEMENTS = ("none", "nl", "nl_l2l3")
 _VERIFIED = (
-    "offline, with random timm weights standing in for the download: keys load strictly (the blocks keep "
-    "their identity init), logits equal timm's network, data config equals timm's resolve_model_data_config; "
-    "the real checkpoint was not downloaded or evaluated by nlzoo"
+    "offline, by nlzoo's tests with random timm weights standing in for the download (ResNet-18 and the generic "
+    "timm path): keys load strictly, the new blocks keep their identity init and logits equal timm's network; "
+    "data configs match timm's resolve_model_data_config. This checkpoint was not downloaded or evaluated by nlzoo"
 )
 
 
