@@ -1,8 +1,20 @@
-"""Data: video decoding, clip sampling and transforms, datasets, Lightning data modules, synthetic data."""
+"""Data: video and image folders, decoding, transforms, datasets, Lightning data modules, synthetic data."""
 
+from .image_dataset import (
+    IMAGE_EXTENSIONS,
+    ImageDecodeError,
+    ImageFileDataset,
+    SkippedImageWarning,
+    collate_images,
+    read_image,
+)
+from .image_folder import ImageFolderDataModule
+from .image_transforms import eval_image_transform, train_image_transform
 from .samplers import EpochSampler
 from .synthetic import SyntheticVideoSpec, ensure_synthetic_videos, write_synthetic_videos
 from .synthetic_datamodule import SyntheticVideoDataModule
+from .synthetic_image_datamodule import SyntheticImageDataModule
+from .synthetic_images import SyntheticImageSpec, ensure_synthetic_images, write_synthetic_images
 from .video_datamodule import VideoDataModule, default_num_workers, model_data_config
 from .video_dataset import (
     MultiViewVideoDataset,
@@ -15,9 +27,16 @@ from .video_io import VideoDecodeError, VideoReader, list_backends, open_video, 
 from .video_sources import VideoItem, read_label_names, read_list_file, scan_class_folders
 
 __all__ = [
+    "IMAGE_EXTENSIONS",
     "EpochSampler",
+    "ImageDecodeError",
+    "ImageFileDataset",
+    "ImageFolderDataModule",
     "MultiViewVideoDataset",
+    "SkippedImageWarning",
     "SkippedVideoWarning",
+    "SyntheticImageDataModule",
+    "SyntheticImageSpec",
     "SyntheticVideoDataModule",
     "SyntheticVideoSpec",
     "VideoClipDataset",
@@ -26,15 +45,21 @@ __all__ = [
     "VideoItem",
     "VideoReader",
     "collate_clips",
+    "collate_images",
     "collate_views",
     "default_num_workers",
+    "ensure_synthetic_images",
     "ensure_synthetic_videos",
+    "eval_image_transform",
     "list_backends",
     "model_data_config",
     "open_video",
+    "read_image",
     "read_label_names",
     "read_list_file",
     "register_backend",
     "scan_class_folders",
+    "train_image_transform",
+    "write_synthetic_images",
     "write_synthetic_videos",
 ]

@@ -6,6 +6,7 @@ pretrained weights load into it untouched, and new blocks start as identities.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,10 +32,17 @@ def create_timm_nonlocal(
         nonlocal_args: :class:`~nlzoo.layers.NonLocalBlock` arguments.
         **timm_kwargs: passed to :func:`timm.create_model` (``num_classes``, ``drop_rate``, ...).
     """
-    if not timm.is_model(timm_name):
-        close = timm.list_models(f"*{timm_name.split('.')[0][:6]}*")[:5]
-        raise KeyError(f"timm has no architecture {timm_name!r}. Similar: {', '.join(close) or 'none'}.")
+    check_timm_architecture(timm_name)
     model = timm.create_model(timm_name, pretrained=False, **timm_kwargs)
     if nonlocal_after:
         insert_nonlocal(model, list(nonlocal_after), dims=2, **dict(nonlocal_args or {}))
     return model
+
+
+def check_timm_architecture(timm_name: str) -> None:
+    """Raise KeyError (naming similar architectures) unless timm knows ``timm_name`` (``arch`` or ``arch.tag``)."""
+    arch = timm_name.partition(".")[0]
+    if not timm.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
+        similar = close or timm.list_models(f"*{arch[:6]}*")[:5]
+        raise KeyError(f"timm has no architecture {arch!r}. Similar: {', '.join(similar) or 'none'}.")

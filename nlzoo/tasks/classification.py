@@ -118,6 +118,14 @@ class ClassificationTask(pl.LightningModule):
     def update_eval_metrics(self, metrics: Metric | MetricCollection, scores: torch.Tensor, batch: Batch) -> None:
         metrics.update(scores, batch["label"])
 
+    def mix_batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training inputs and targets after batch-level augmentation (none here; mixup/cutmix for images).
+
+        Returning float (B, num_classes) targets makes them soft targets: cross-entropy against them without
+        further label smoothing (the mixer applies it) and no training accuracy for that batch.
+        """
+        return x, y
+
     # Model ------------------------------------------------------------------------------------------------
     @property
     def data_config(self) -> DataConfig | None:
@@ -132,6 +140,8 @@ class ClassificationTask(pl.LightningModule):
         logits = logits.float()
         if self.hparams.multi_label:
             return F.binary_cross_entropy_with_logits(logits, target.float())
+        if target.is_floating_point():  # soft targets from mix_batch, already smoothed
+            return F.cross_entropy(logits, target)
         return F.cross_entropy(logits, target, label_smoothing=self.hparams.label_smoothing)
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
@@ -141,11 +151,11 @@ class ClassificationTask(pl.LightningModule):
 
     # Steps ------------------------------------------------------------------------------------------------
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch[self.input_key], batch["label"]
+        x, y = self.mix_batch(batch[self.input_key], batch["label"])
         logits = self(x)
         loss = self.loss(logits, y)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
-        if self.train_top1 is not None:
+        if self.train_top1 is not None and not y.is_floating_point():
             self.train_top1(logits.detach(), y)
             self.log("train/top1", self.train_top1, on_step=True, on_epoch=True, batch_size=len(x))
         self._log_skipped(batch, "train")

@@ -18,6 +18,7 @@ from .weights import load_weights
 
 HUB_PREFIX = "hf-hub:"
 LOCAL_PREFIX = "local-dir:"
+TIMM_PREFIX = "timm:"
 NONLOCAL_KEYS = "*_nonlocal.*"
 
 
@@ -35,7 +36,9 @@ def load(
     Args:
         name: ``"i3d_r50_nl"`` (architecture), ``"i3d_r50_nl.kinetics400"`` (architecture + weights),
             ``"hf-hub:org/repo"`` or ``"hf-hub:org/repo@revision"`` (a published folder on the Hugging Face Hub),
-            or a local model folder (a path, optionally prefixed ``"local-dir:"``).
+            a local model folder (a path, optionally prefixed ``"local-dir:"``), or ``"timm:<arch>[.<tag>]"``:
+            any timm architecture, with non-local blocks after the submodules named by ``nonlocal_after=[...]``,
+            timm's data config and, with a tag, timm's weights (``"timm:convnext_tiny.in12k_ft_in1k"``).
         pretrained: for an architecture name, ``True`` loads its default tag and a string names a tag
             (``pretrained="imagenet"``); defaults to weights whenever the name itself points at them.
         num_classes: a new head size; when it differs from the weights', the classifier is re-initialised
@@ -66,13 +69,25 @@ def load(
         return _load_folder(folder, num_classes, model_args, origin)
     if name.startswith(LOCAL_PREFIX) or Path(name).is_dir():
         return load_folder(name.removeprefix(LOCAL_PREFIX), num_classes=num_classes, **model_args)
+    if name.startswith(TIMM_PREFIX):
+        return _from_timm(name[len(TIMM_PREFIX) :], pretrained, num_classes, model_args, cache, local_files_only)
     if any(c in name for c in "/\\:"):
         raise ValueError(
             f"{name!r} is neither a registered model nor an existing folder. Use 'hf-hub:org/repo[@revision]' "
-            "for a Hub repo, or the path of a folder holding config.json and model.safetensors."
+            "for a Hub repo, 'timm:<architecture>[.<tag>]' for any timm model, or the path of a folder holding "
+            "config.json and model.safetensors."
         )
     arch, tag_name = split_tag(name)
     entry = get_entry(arch)
+    tag_name, with_weights = _pick_tag(name, tag_name, pretrained, entry.default_tag)
+    tag = entry.tag(tag_name) if tag_name is not None else None
+    return _from_registry(entry, tag, with_weights, num_classes, model_args, cache, local_files_only)
+
+
+def _pick_tag(
+    name: str, tag_name: str | None, pretrained: bool | str | None, default_tag: str | None
+) -> tuple[str | None, bool]:
+    """Which tag a name + ``pretrained`` select, and whether its weights load."""
     if tag_name is not None and isinstance(pretrained, str) and pretrained != tag_name:
         raise ValueError(f"{name!r} names tag {tag_name!r} but pretrained={pretrained!r}; give one of them")
     if pretrained is None:
@@ -80,14 +95,42 @@ def load(
     if isinstance(pretrained, str):
         tag_name = pretrained
     elif pretrained and tag_name is None:
-        tag_name = entry.default_tag
+        tag_name = default_tag
         if tag_name is None:
             raise ValueError(
-                f"{arch} has no pretrained weights; load it without pretrained=True, or see "
+                f"{name} has no pretrained weights; load it without pretrained=True, or see "
                 "nlzoo.list_models(pretrained=True)"
             )
-    tag = entry.tag(tag_name) if tag_name is not None else None
-    return _from_registry(entry, tag, bool(pretrained), num_classes, model_args, cache, local_files_only)
+    return tag_name, bool(pretrained)
+
+
+def _from_timm(
+    spec: str,
+    pretrained: bool | str | None,
+    num_classes: int | None,
+    model_args: dict[str, Any],
+    cache_dir: str | None,
+    local_files_only: bool,
+) -> nn.Module:
+    """``timm:<arch>[.<tag>]``: the registry's generic timm builder with timm's data config and weights."""
+    from timm.data import resolve_model_data_config
+
+    from .families.image import TIMM_ENTRY, timm_tag
+    from .families.sources import TimmWeights, timm_data_config
+
+    if "timm_name" in model_args:
+        raise TypeError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
+    arch, tag_name = split_tag(spec)
+    default_tag = TimmWeights(arch).pretrained_cfg().tag if pretrained is True and tag_name is None else None
+    tag_name, with_weights = _pick_tag(f"timm:{spec}", tag_name, pretrained, default_tag)
+    tag = timm_tag(f"{arch}.{tag_name}") if tag_name is not None else None
+    entry = get_entry(TIMM_ENTRY)
+    model = _from_registry(
+        entry, tag, with_weights, num_classes, {"timm_name": arch, **model_args}, cache_dir, local_files_only
+    )
+    if tag is None:  # no weights named: the data config timm gives the architecture
+        model.nlzoo_config.data_config = timm_data_config(resolve_model_data_config(model))
+    return model
 
 
 def _from_registry(
@@ -153,7 +196,7 @@ def _build_with_weights(
     load_weights(
         model,
         state_dict,
-        classifier=entry.classifier,
+        classifier=classifier_name(entry, model),
         reset_head=new_head,
         partial=tag.partial,
         source=f"{entry.name}.{tag.tag}",
@@ -216,7 +259,11 @@ def _load_folder(
     if model is None:
         model = entry.builder(**args, num_classes=head)
         load_weights(
-            model, state_dict, classifier=entry.classifier, reset_head=head != cfg.num_classes, source=str(directory)
+            model,
+            state_dict,
+            classifier=classifier_name(entry, model),
+            reset_head=head != cfg.num_classes,
+            source=str(directory),
         )
     provenance = {**cfg.provenance, **origin}
     if head != cfg.num_classes:
@@ -274,3 +321,17 @@ def _adopt(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> bool:
         return False
     model.load_state_dict(state_dict, assign=True)
     return True
+
+
+def classifier_name(entry: ModelEntry, model: nn.Module) -> str:
+    """The head's dotted name: the registry's, else the module the model's ``get_classifier()`` returns."""
+    if entry.classifier is not None:
+        return entry.classifier
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    name = next((n for n, m in model.named_modules() if m is head and n), None)
+    if name is None:
+        raise ValueError(
+            f"cannot tell which module of {type(model).__name__} is the classifier: get_classifier() returned "
+            f"{type(head).__name__}, not one of its submodules"
+        )
+    return name

@@ -37,7 +37,9 @@ class ModelEntry:
     task: str
     data_config: DataConfig
     tags: Mapping[str, PretrainedTag] = field(default_factory=dict)
-    classifier: str = "fc"  # dotted name of the classification head, dropped when num_classes changes
+    # Dotted name of the classification head, dropped when num_classes changes; None: the module that the
+    # built model's get_classifier() returns (for builders of several architectures, e.g. any timm model).
+    classifier: str | None = "fc"
     family: str = ""
     description: str = ""
 
@@ -63,7 +65,7 @@ def register_model(
     task: str,
     data_config: DataConfig,
     tags: Iterable[PretrainedTag] = (),
-    classifier: str = "fc",
+    classifier: str | None = "fc",
 ) -> Callable[[F], F]:
     """Register a builder ``def arch(**model_args) -> nn.Module`` under its function name.
 

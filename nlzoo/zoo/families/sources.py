@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -13,8 +16,12 @@ import torch
 from torch import nn
 
 from ...models.inflate import inflate_state_dict
+from ...models.timm_nl import check_timm_architecture
 from .. import hub
 from ..config import DataConfig
+from ..registry import UnknownNameError
+
+log = logging.getLogger("nlzoo")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,72 @@ class TimmWeights:
         )
         state_dict = safetensors.torch.load_file(path)
         return inflate_state_dict(state_dict, model) if self.inflate else state_dict
+
+    def pretrained_cfg(self) -> Any:
+        """timm's ``PretrainedCfg`` of these weights (a name without a tag means timm's default tag).
+
+        Raises:
+            KeyError: timm has no such architecture, or no such tag for it (the message lists its tags).
+        """
+        return _timm_pretrained_cfg(self.timm_name)
+
+    def data_config(self) -> DataConfig:
+        """The input pipeline these weights were evaluated with, from timm's ``resolve_data_config``: what
+        ``timm.data.resolve_model_data_config`` gives for a model built with these weights."""
+        from timm.data import resolve_data_config
+
+        return timm_data_config(resolve_data_config(pretrained_cfg=self.pretrained_cfg().to_dict()))
+
+    def label_names(self) -> tuple[str, ...] | None:
+        """Class names when timm knows them: ImageNet WordNet ids (``n01440764``, timm's ``ImageNetInfo``),
+        which are also the class-folder names of an ImageNet tree; None for other label sets."""
+        from timm.data import infer_imagenet_subset
+
+        cfg = self.pretrained_cfg()
+        if cfg.label_names:
+            return tuple(cfg.label_names)
+        subset = None if cfg.label_offset else infer_imagenet_subset(cfg.to_dict())
+        return _imagenet_label_names(subset) if subset else None
+
+
+def timm_data_config(resolved: dict[str, Any]) -> DataConfig:
+    """A timm data config (``resolve_data_config`` / ``resolve_model_data_config``) as nlzoo's.
+
+    Input size, mean/std, interpolation and crop_pct carry over. A crop mode other than timm's default centre
+    crop has no nlzoo field; it is logged and the centre crop used.
+    """
+    if resolved.get("crop_mode", "center") != "center":
+        log.warning("timm evaluates with crop_mode=%r; nlzoo uses a centre crop", resolved["crop_mode"])
+    return DataConfig(
+        crop_size=tuple(resolved["input_size"][1:]),
+        mean=tuple(resolved["mean"]),
+        std=tuple(resolved["std"]),
+        interpolation=resolved["interpolation"],
+        crop_pct=resolved["crop_pct"],
+    )
+
+
+@functools.cache
+def _timm_pretrained_cfg(timm_name: str) -> Any:
+    import timm
+
+    arch, _, tag = timm_name.partition(".")
+    check_timm_architecture(arch)
+    tags = [name.partition(".")[2] for name in timm.list_pretrained(f"{arch}.*")]
+    if not tags:
+        raise UnknownNameError(f"timm publishes no pretrained weights for {arch!r}")
+    if tag and tag not in tags:
+        close = difflib.get_close_matches(tag, tags, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownNameError(f"timm has no weights {timm_name!r}.{hint} Tags of {arch}: {', '.join(tags)}.")
+    return timm.models.get_pretrained_cfg(timm_name)
+
+
+@functools.cache
+def _imagenet_label_names(subset: str) -> tuple[str, ...]:
+    from timm.data import ImageNetInfo
+
+    return tuple(ImageNetInfo(subset).label_names())
 
 
 # torchvision's video references decode at ``frame_rate`` fps and take consecutive frames; Kinetics clips are

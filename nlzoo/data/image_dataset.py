@@ -1,0 +1,142 @@
+"""A dataset of labelled image files whose unreadable images are skipped and counted, never a crash.
+
+Each unreadable image (missing, empty, truncated, not an image) raises a :class:`SkippedImageWarning`
+naming its path, and samples carry a ``skipped`` count that the tasks log per epoch:
+
+- training replaces the image by another one drawn from the item's own random stream (the substitute keeps
+  its own label), so batches keep their size and DDP ranks stay in step;
+- evaluation drops the image from its batch.
+
+Training keys are ``(index, seed)`` pairs from :class:`~nlzoo.data.samplers.EpochSampler`: the random crop,
+flip and augmentations of a sample depend on its seed alone (whatever the worker count, and after a resume).
+Samples are dicts: ``image`` (C, H, W) float, ``label`` (class index), ``index``, ``skipped``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from .image_transforms import ImageTransform
+from .video_sources import VideoItem
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+Sample = dict[str, Any]
+
+
+class SkippedImageWarning(UserWarning):
+    """An image could not be read and was skipped."""
+
+
+class ImageDecodeError(OSError):
+    """An image file could not be opened or decoded (the message names the file)."""
+
+
+def read_image(path: str) -> Image.Image:
+    """The fully decoded RGB image at ``path``.
+
+    Raises:
+        ImageDecodeError: the file is missing, truncated, or not an image PIL can read.
+    """
+    try:
+        with Image.open(path) as image:
+            return image.convert("RGB")  # decodes every pixel now, so truncation shows here
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # PIL's error types vary
+        raise ImageDecodeError(f"{path}: {err}") from err
+
+
+@contextlib.contextmanager
+def seeded_random(seed: int) -> Iterator[None]:
+    """Seed python's, numpy's and torch's CPU generators (which timm's transforms draw from) for one sample,
+    then put the previous states back so the caller's random streams are untouched."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
+
+
+class ImageFileDataset(Dataset):
+    """Labelled image files, transformed; see the module docstring for skipping.
+
+    Args:
+        items: ``(path, labels)`` items (single-label), e.g. from :func:`~nlzoo.data.scan_class_folders`.
+        transform: PIL image -> (C, H, W) tensor.
+        train: replace unreadable images (training) instead of dropping them (evaluation).
+        max_retries: unreadable images replaced in a row before giving up (the dataset is then broken).
+    """
+
+    def __init__(
+        self, items: Sequence[VideoItem], *, transform: ImageTransform, train: bool, max_retries: int = 10
+    ) -> None:
+        if not items:
+            raise ValueError("no images to load")
+        multi = next((it for it in items if len(it.labels) != 1), None)
+        if multi is not None:
+            raise ValueError(f"{multi.path} has labels {multi.labels}; image datasets are single-label")
+        self.items, self.transform, self.train, self.max_retries = list(items), transform, train, max_retries
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        index, seed = key if isinstance(key, tuple) else (key, int(torch.randint(2**62, ())))
+        if not self.train:
+            return self._evaluation_sample(index)
+        generator = torch.Generator().manual_seed(seed)
+        failures: list[str] = []
+        for _ in range(self.max_retries + 1):
+            try:
+                image = read_image(self.items[index].path)
+            except ImageDecodeError as err:
+                _warn_skipped(err)
+                failures.append(str(err))
+                index = int(torch.randint(len(self.items), (), generator=generator))
+                continue
+            with seeded_random(seed):
+                tensor = self.transform(image)
+            return {"image": tensor, "label": self.items[index].label, "index": index, "skipped": len(failures)}
+        raise RuntimeError(
+            f"{len(failures)} images in a row could not be read; the dataset looks broken. Last errors: "
+            + "; ".join(failures[-3:])
+        )
+
+    def _evaluation_sample(self, index: int) -> Sample:
+        item = self.items[index]
+        try:
+            image = self.transform(read_image(item.path))
+        except ImageDecodeError as err:
+            _warn_skipped(err)
+            return {"image": None, "label": item.label, "index": index, "skipped": 1}
+        return {"image": image, "label": item.label, "index": index, "skipped": 0}
+
+
+def _warn_skipped(err: ImageDecodeError) -> None:
+    warnings.warn(f"skipping unreadable image {err}", SkippedImageWarning, stacklevel=3)
+
+
+def collate_images(samples: Sequence[Sample]) -> Sample:
+    """Stack the readable samples: image (B, C, H, W), label (B,), index (B,); skipped = total dropped or replaced.
+
+    A batch whose images were all unreadable has an empty ``image`` tensor (the tasks skip it).
+    """
+    kept = [s for s in samples if s["image"] is not None]
+    return {
+        "image": torch.stack([s["image"] for s in kept]) if kept else torch.empty(0),
+        "label": torch.tensor([s["label"] for s in kept], dtype=torch.long),
+        "index": torch.tensor([s["index"] for s in kept], dtype=torch.long),
+        "skipped": torch.tensor(sum(s["skipped"] for s in samples)),
+    }
