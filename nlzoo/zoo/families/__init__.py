@@ -1,3 +1,6 @@
 """Registered model families: importing this package fills the registry."""
 
-from . import resnet3d  # noqa: F401
+from . import (
+    pose,  # noqa: F401
+    resnet3d,  # noqa: F401
+)
