@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -205,6 +206,12 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers = batch_size, num_workers
         self.skeleton: Skeleton | None = None
         self.datasets: dict[str, TopDownPoseDataset] = {}
+
+    @property
+    def data_config(self) -> dict[str, Any]:
+        """How this module prepares crops, in :class:`~nlzoo.zoo.DataConfig` fields (recorded with a trained model)."""
+        mean, std = self.crop_args["mean"], self.crop_args["std"]
+        return {"crop_size": self.codec.input_size, "mean": tuple(mean), "std": tuple(std)}
 
     @property
     def val_annotations(self) -> str | None:

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models.pose_codec import decode_to_image, flip_test
 from ..models.skeleton import Skeleton, default_skeleton
-from ..zoo import load
+from ..zoo import DataConfig, ModelConfig, load
 from .metrics.oks import CocoKeypointAP
 from .metrics.pck import HeatmapPCK
 
@@ -88,8 +88,12 @@ class PoseEstimator(pl.LightningModule):
         self.test_oks = CocoKeypointAP(ground_truth, **oks_args)
 
     def setup(self, stage: str) -> None:
-        """Take the skeleton and the evaluation ground truth from the data module when it has them."""
+        """Take the skeleton, the evaluation ground truth and the crop settings from the data module."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        crops = getattr(datamodule, "data_config", None)
+        config = getattr(self.model, "nlzoo_config", None)
+        if isinstance(crops, Mapping) and isinstance(config, ModelConfig):
+            config.data_config = config.data_config.replace(**crops)  # saved with the model and checkpoints
         skeleton = getattr(datamodule, "skeleton", None)
         if isinstance(skeleton, Skeleton):
             if skeleton.num_joints != self.hparams.num_joints:
@@ -105,6 +109,17 @@ class PoseEstimator(pl.LightningModule):
         if self.hparams.ground_truth is None and ground_truth is not None:
             self.val_oks.set_ground_truth(ground_truth)
             self.test_oks.set_ground_truth(ground_truth)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        config = getattr(self.model, "nlzoo_config", None)
+        if isinstance(config, ModelConfig):
+            checkpoint["nlzoo_data_config"] = config.data_config.to_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the crop size and normalisation the model was trained with."""
+        config = getattr(self.model, "nlzoo_config", None)
+        if isinstance(config, ModelConfig) and "nlzoo_data_config" in checkpoint:
+            config.data_config = DataConfig.from_dict(checkpoint["nlzoo_data_config"])
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

@@ -193,7 +193,7 @@ class CocoKeypointAP(Metric):
         return results
 
     def _person_category(self) -> int:
-        categories = [c for c in self._coco.dataset.get("categories", []) if c.get("keypoints")]
+        categories = [c for c in self._load_ground_truth().dataset.get("categories", []) if c.get("keypoints")]
         if not categories:
             raise ValueError("the ground truth has no category with keypoints; is it a person_keypoints file?")
         return int(categories[0]["id"])
