@@ -140,7 +140,6 @@ class TopDownPoseModel(nn.Module):
             nonlocal_after=head_nonlocal_after,
             nonlocal_args=nonlocal_args,
         )
-        self.output_stride = 32 // 2 ** len(tuple(deconv_channels))
 
     def get_classifier(self) -> nn.Module:
         return self.head.final_layer
@@ -164,8 +163,8 @@ class TopDownPoseModel(nn.Module):
             )
         if x.shape[2] % 32 or x.shape[3] % 32:
             raise ValueError(
-                f"crop of {tuple(x.shape[2:])} (H, W): both must be multiples of 32 so that the heatmaps are "
-                f"exactly 1/{self.output_stride} of the input (SimpleBaseline uses 256x192 or 384x288)"
+                f"crop of {tuple(x.shape[2:])} (H, W): both must be multiples of 32 (the backbone's stride) so that "
+                "the heatmaps align with the input (SimpleBaseline uses 256x192 or 384x288)"
             )
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

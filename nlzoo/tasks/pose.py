@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
@@ -35,7 +34,8 @@ class PoseEstimator(pl.LightningModule):
         model: a zoo name (``"simplebaseline_r50_nl"``, ``"simplebaseline_r50.imagenet"``) or a module mapping
             (B, 3, H, W) crops to (B, K, H/4, W/4) heatmaps.
         num_joints: joints K (the model's ``num_classes``).
-        pretrained: for a zoo name: load its default tag (``True``) or the named tag (``"imagenet"``).
+        pretrained: for a zoo name: load its default tag (``True``), the named tag (``"imagenet"``) or no weights
+            (``False``); ``None`` loads weights only when the name has a tag (``"simplebaseline_r50.imagenet"``).
         model_args: architecture arguments for a zoo name (e.g. ``{"head_nonlocal_after": [0]}``).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
@@ -45,6 +45,7 @@ class PoseEstimator(pl.LightningModule):
         pck_threshold: training accuracy threshold (fraction of heatmap size / 10).
         nms_threshold: OKS-NMS threshold of the evaluation (``None``: no NMS).
         in_vis_threshold: joint confidence counted in the instance score at evaluation.
+        oks_sigmas: per-joint OKS sigmas; default the data's skeleton's (COCO's for COCO person joints).
         ground_truth: the evaluation's person_keypoints JSON; by default the data module's ``val_annotations``.
 
     Example:
@@ -58,7 +59,7 @@ class PoseEstimator(pl.LightningModule):
         model: str | nn.Module = "simplebaseline_r50",
         *,
         num_joints: int = 17,
-        pretrained: bool | str = False,
+        pretrained: bool | str | None = None,
         model_args: Mapping[str, Any] | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -68,12 +69,13 @@ class PoseEstimator(pl.LightningModule):
         pck_threshold: float = 0.5,
         nms_threshold: float | None = 0.9,
         in_vis_threshold: float = 0.2,
+        oks_sigmas: Sequence[float] | None = None,
         ground_truth: str | None = None,
     ) -> None:
         super().__init__()
         if isinstance(model, str):
             self.save_hyperparameters()
-            self.model = load(model, pretrained=pretrained or None, num_classes=num_joints, **dict(model_args or {}))
+            self.model = load(model, pretrained=pretrained, num_classes=num_joints, **dict(model_args or {}))
         else:
             self.save_hyperparameters(ignore=["model"])
             heads = getattr(model, "num_classes", num_joints)
@@ -82,10 +84,14 @@ class PoseEstimator(pl.LightningModule):
             self.model = model
         self.skeleton: Skeleton | None = default_skeleton(num_joints)
         self.train_pck = HeatmapPCK(pck_threshold)
-        sigmas = {"sigmas": self.skeleton.oks_sigmas} if self.skeleton and self.skeleton.oks_sigmas else {}
-        oks_args = {"nms_threshold": nms_threshold, "in_vis_threshold": in_vis_threshold, **sigmas}
-        self.val_oks = CocoKeypointAP(ground_truth, **oks_args)
-        self.test_oks = CocoKeypointAP(ground_truth, **oks_args)
+        oks_args = {"nms_threshold": nms_threshold, "in_vis_threshold": in_vis_threshold}
+        self.val_oks = CocoKeypointAP(ground_truth, sigmas=self._oks_sigmas(), **oks_args)
+        self.test_oks = CocoKeypointAP(ground_truth, sigmas=self._oks_sigmas(), **oks_args)
+
+    def _oks_sigmas(self) -> Sequence[float] | None:
+        """The task's sigmas, else the skeleton's; ``None`` when neither is known (evaluation then fails)."""
+        given = self.hparams.oks_sigmas
+        return given if given is not None else (self.skeleton.oks_sigmas if self.skeleton else None)
 
     def setup(self, stage: str) -> None:
         """Take the skeleton, the evaluation ground truth and the crop settings from the data module."""
@@ -102,9 +108,8 @@ class PoseEstimator(pl.LightningModule):
                     f"set model.num_joints={skeleton.num_joints}"
                 )
             self.skeleton = skeleton
-            if skeleton.oks_sigmas is not None:
-                for metric in (self.val_oks, self.test_oks):
-                    metric.sigmas = np.asarray(skeleton.oks_sigmas, dtype=np.float64)
+            for metric in (self.val_oks, self.test_oks):
+                metric.set_sigmas(self._oks_sigmas())
         ground_truth = getattr(datamodule, "val_annotations", None)
         if self.hparams.ground_truth is None and ground_truth is not None:
             self.val_oks.set_ground_truth(ground_truth)

@@ -105,8 +105,10 @@ def test_bad_use_is_explained(caplog: pytest.LogCaptureFixture) -> None:
     with pytest.raises(RuntimeError, match="no ground truth"):
         CocoKeypointAP().compute()
     metric = CocoKeypointAP(_ground_truth({1: [(_person(0, 0), 100.0)]}))
-    with pytest.raises(ValueError, match=r"keypoints must be \(B, 17, 3\)"):
+    with pytest.raises(ValueError, match=r"keypoints must be \(B, K, 3\) .* K = 17 joints"):
         metric.update(torch.zeros(1, 17, 2), torch.tensor([1]), torch.ones(1))
+    with pytest.raises(ValueError, match="OKS needs one sigma per joint"):
+        CocoKeypointAP(sigmas=None).update(torch.zeros(1, 5, 3), torch.tensor([1]), torch.ones(1))
     _predict(metric, [4], [_person(0, 0)])
     with pytest.raises(ValueError, match=r"image ids \[4\] that the ground truth does not contain"):
         metric.compute()

@@ -34,7 +34,8 @@ class CocoKeypointAP(Metric):
     Args:
         ground_truth: the ground-truth JSON path or its loaded dict; may be set later with
             :meth:`set_ground_truth` (a task reads it from its data module).
-        sigmas: per-joint OKS sigmas; default COCO's 17 (pycocotools' ``kpt_oks_sigmas``).
+        sigmas: per-joint OKS sigmas; default COCO's 17 (pycocotools' ``kpt_oks_sigmas``). ``None``: not known
+            yet (:meth:`set_sigmas`); updates are refused until they are.
         in_vis_threshold: joints scoring above this count toward the instance score (SimpleBaseline: 0.2).
         nms_threshold: OKS above which a lower-scored instance of the same image is suppressed
             (SimpleBaseline: 0.9); ``None`` keeps every instance.
@@ -58,19 +59,24 @@ class CocoKeypointAP(Metric):
         self,
         ground_truth: str | os.PathLike[str] | Mapping[str, Any] | None = None,
         *,
-        sigmas: Sequence[float] = COCO_OKS_SIGMAS,
+        sigmas: Sequence[float] | None = COCO_OKS_SIGMAS,
         in_vis_threshold: float = 0.2,
         nms_threshold: float | None = 0.9,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.sigmas = np.asarray(sigmas, dtype=np.float64)
+        self.sigmas: np.ndarray | None = None
+        self.set_sigmas(sigmas)
         self.in_vis_threshold = in_vis_threshold
         self.nms_threshold = nms_threshold
         self._ground_truth = ground_truth
         self._coco: Any = None
         for name in ("image_ids", "keypoints", "scores", "areas", "indices"):
             self.add_state(name, default=[], dist_reduce_fx="cat")
+
+    def set_sigmas(self, sigmas: Sequence[float] | None) -> None:
+        """Per-joint OKS sigmas of the skeleton being evaluated (one per heatmap channel)."""
+        self.sigmas = None if sigmas is None else np.asarray(sigmas, dtype=np.float64)
 
     def set_ground_truth(self, ground_truth: str | os.PathLike[str] | Mapping[str, Any]) -> None:
         """Use this ground truth (a person_keypoints JSON path or dict) from the next ``compute()`` on."""
@@ -100,9 +106,12 @@ class CocoKeypointAP(Metric):
             indices: (B,) dataset indices; an index seen twice is counted once (DDP samplers pad with
                 repeats).
         """
+        if self.sigmas is None:
+            raise ValueError("OKS needs one sigma per joint for this skeleton; pass sigmas= (COCO's are for 17 joints)")
         if keypoints.dim() != 3 or keypoints.shape[-1] != 3 or keypoints.shape[1] != len(self.sigmas):
             raise ValueError(
-                f"keypoints must be (B, {len(self.sigmas)}, 3) = x, y, confidence; got {tuple(keypoints.shape)}"
+                f"keypoints must be (B, K, 3) = x, y, confidence with K = {len(self.sigmas)} joints (one per OKS "
+                f"sigma); got {tuple(keypoints.shape)}"
             )
         b = keypoints.shape[0]
         if areas is None:
