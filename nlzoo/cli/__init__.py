@@ -19,6 +19,7 @@ from .. import __version__
 COMMANDS: dict[str, str] = {
     "convert": "convert",
     "push": "push",
+    "predict-image": "predict_image",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)

@@ -1,5 +1,6 @@
-"""Data: video and image folders, decoding, transforms, datasets, Lightning data modules, synthetic data."""
+"""Data: video, image folders and COCO keypoints; decoding, transforms, datasets, data modules, synthetic data."""
 
+from .coco_keypoints import CocoKeypointsDataModule, TopDownPoseDataset
 from .image_dataset import (
     IMAGE_EXTENSIONS,
     ImageDecodeError,
@@ -15,6 +16,7 @@ from .synthetic import SyntheticVideoSpec, ensure_synthetic_videos, write_synthe
 from .synthetic_datamodule import SyntheticVideoDataModule
 from .synthetic_image_datamodule import SyntheticImageDataModule
 from .synthetic_images import SyntheticImageSpec, ensure_synthetic_images, write_synthetic_images
+from .synthetic_pose import SyntheticPoseDataModule, generate_synthetic_pose
 from .video_datamodule import VideoDataModule, default_num_workers, model_data_config
 from .video_dataset import (
     MultiViewVideoDataset,
@@ -28,6 +30,7 @@ from .video_sources import VideoItem, read_label_names, read_list_file, scan_cla
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "CocoKeypointsDataModule",
     "EpochSampler",
     "ImageDecodeError",
     "ImageFileDataset",
@@ -37,8 +40,10 @@ __all__ = [
     "SkippedVideoWarning",
     "SyntheticImageDataModule",
     "SyntheticImageSpec",
+    "SyntheticPoseDataModule",
     "SyntheticVideoDataModule",
     "SyntheticVideoSpec",
+    "TopDownPoseDataset",
     "VideoClipDataset",
     "VideoDataModule",
     "VideoDecodeError",
@@ -51,6 +56,7 @@ __all__ = [
     "ensure_synthetic_images",
     "ensure_synthetic_videos",
     "eval_image_transform",
+    "generate_synthetic_pose",
     "list_backends",
     "model_data_config",
     "open_video",

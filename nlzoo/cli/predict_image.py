@@ -1,0 +1,134 @@
+"""``nlzoo predict-image IMAGE --model NAME_OR_DIR``: run a pose model on an image and draw the skeleton.
+
+A top-down model sees one person per crop: give the persons' boxes with ``--box`` (repeatable), or the
+whole image is taken as one person box. The drawing goes to ``--out`` (default ``IMAGE_pose.png``), at the
+image's own size; the joints are printed as JSON lines (x, y, confidence per joint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
+from ..models.pose_codec import decode_to_image, flip_test
+from ..models.skeleton import Skeleton, default_skeleton
+from ..zoo import load
+from ..zoo.config import DataConfig
+
+HELP = "draw a pose model's predicted skeleton onto an image"
+
+_LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="the input image (any format Pillow reads)")
+    parser.add_argument(
+        "--model", required=True, help="a zoo name, model folder, hf-hub:org/repo, or a PoseEstimator .ckpt"
+    )
+    parser.add_argument("--out", help="output PNG (default: IMAGE_pose.png beside the input)")
+    parser.add_argument(
+        "--box",
+        nargs=4,
+        type=float,
+        action="append",
+        metavar=("X", "Y", "W", "H"),
+        help="a person box in pixels (repeat for several persons); default: the whole image",
+    )
+    parser.add_argument("--threshold", type=float, default=0.2, help="hide joints below this confidence (0.2)")
+    parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+
+
+def run(args: argparse.Namespace) -> int:
+    source = Path(args.image)
+    if not source.is_file():
+        raise FileNotFoundError(f"image {source} does not exist")
+    model, data_config = _load_model(args.model)
+    model = model.to(args.device).eval()
+    with Image.open(source) as raw:
+        image = raw.convert("RGB")
+    boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
+    skeleton = default_skeleton(int(model.num_classes))
+    keypoints = predict_keypoints(
+        model, image, boxes, data_config, skeleton=None if args.no_flip else skeleton, device=args.device
+    )
+    out = Path(args.out) if args.out else source.with_name(f"{source.stem}_pose.png")
+    draw_skeleton(image, keypoints, skeleton, threshold=args.threshold).save(out, format="PNG")
+    for box, person in zip(boxes, keypoints.tolist(), strict=True):
+        print(json.dumps({"box": box, "keypoints": [[round(v, 2) for v in joint] for joint in person]}))
+    print(f"wrote {out} ({len(boxes)} person(s), {keypoints.shape[1]} joints)")
+    return 0
+
+
+def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
+    if name.endswith(".ckpt"):
+        from ..tasks.pose import PoseEstimator
+
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"checkpoint {name} does not exist")
+        # the checkpoint holds every weight: never fetch the initial (e.g. ImageNet) weights again
+        model = PoseEstimator.load_from_checkpoint(name, map_location="cpu", pretrained=False).model
+    else:
+        model = load(name)
+    config = getattr(model, "nlzoo_config", None)
+    if config is None or config.task != "pose-estimation":
+        task = config.task if config is not None else "unknown"
+        raise ValueError(
+            f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
+        )
+    return model, config.data_config
+
+
+@torch.no_grad()
+def predict_keypoints(
+    model: nn.Module,
+    image: Image.Image,
+    boxes: list[list[float]],
+    data_config: DataConfig,
+    *,
+    skeleton: Skeleton | None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given."""
+    in_h, in_w = data_config.crop_size
+    crops, to_image = [], []
+    for box in boxes:
+        centre, window = box_to_window(box, aspect_ratio=in_w / in_h)
+        matrix = crop_matrix(centre, window, (in_h, in_w))
+        crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
+        to_image.append(torch.from_numpy(invert_affine(matrix)).float())
+    images = torch.stack(crops).to(device)
+    heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
+    return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
+
+
+def draw_skeleton(
+    image: Image.Image, keypoints: torch.Tensor, skeleton: Skeleton | None, *, threshold: float
+) -> Image.Image:
+    """A copy of ``image`` with limbs and joints above ``threshold`` drawn (left orange, right blue)."""
+    canvas = image.copy()
+    draw = ImageDraw.Draw(canvas)
+    size = max(2, round(max(image.size) / 150))
+    names = skeleton.names if skeleton else ()
+    for person in keypoints.tolist():
+        shown = [c > threshold for _, _, c in person]
+        for a, b in skeleton.edges if skeleton else ():
+            if shown[a] and shown[b]:
+                draw.line([tuple(person[a][:2]), tuple(person[b][:2])], fill=_colour(names[b]), width=size)
+        for j, (x, y, _) in enumerate(person):
+            if shown[j]:
+                colour = _colour(names[j]) if names else _CENTRE
+                draw.ellipse([x - size, y - size, x + size, y + size], fill=colour, outline=(0, 0, 0))
+    return canvas
+
+
+def _colour(name: str) -> tuple[int, int, int]:
+    if name.startswith("left"):
+        return _LEFT
+    return _RIGHT if name.startswith("right") else _CENTRE
