@@ -84,7 +84,12 @@ def load_weights(
             "%s: re-initialised the classifier for the new num_classes; dropped %s", source, ", ".join(report.dropped)
         )
     if report.kept_init:
-        log.info("%s: %d keys of new non-local blocks keep their identity init", source, len(report.kept_init))
+        log.info(
+            "%s: %d model keys are not in the source and keep their initialisation (%s)",
+            source,
+            len(report.kept_init),
+            ", ".join(partial),
+        )
     return report
 
 
