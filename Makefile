@@ -38,8 +38,13 @@ lint: install-test
 	$(VENV)/bin/ruff check nlzoo tests benchmarks
 	$(VENV)/bin/ruff format --check nlzoo tests benchmarks
 
+# Speed and memory: each script prints ratios against a reference measured in the same run (minutes on a CPU).
 bench: install
 	$(PY) benchmarks/nonlocal_block.py
+	$(PY) benchmarks/models.py
+	$(PY) benchmarks/load.py
+	$(PY) benchmarks/image.py
+	$(PY) benchmarks/data.py
 
 clean:
 	rm -rf $(VENV) $(OLAH_VENV) .pytest_cache
