@@ -3,11 +3,12 @@
 __version__ = "0.1.0"
 
 from .layers import NonLocalBlock, insert_nonlocal, list_pairwise, register_pairwise
-from .zoo import list_models, load, model_info, save_pretrained
+from .zoo import convert_checkpoint, list_models, load, model_info, save_pretrained
 
 __all__ = [
     "NonLocalBlock",
     "__version__",
+    "convert_checkpoint",
     "insert_nonlocal",
     "list_models",
     "list_pairwise",

@@ -16,7 +16,9 @@ from types import ModuleType
 from .. import __version__
 
 # Subcommand name -> module in this package (each defines HELP, add_arguments(parser) and run(args) -> int).
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "convert": "convert",
+}
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)
 

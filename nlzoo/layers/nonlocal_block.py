@@ -47,6 +47,9 @@ class NonLocalBlock(nn.Module):
             (``d ** -0.5`` for embedded Gaussian, as the authors' code; 1 for Gaussian). 1.0 matches mmaction2.
         subsample: max-pool the input of phi and g (kernel (1,2,2) / (2,2) / 2, the authors' choice),
             cutting the key positions, the phi/g convs and the pairwise work by 4 in space.
+        pool_embeddings: with ``subsample``, pool the outputs phi(x) and g(x) instead of x, as mmcv's
+            ``NonLocalNd`` (mmaction2) does. Max-pooling does not commute with the 1x1 convs, so weights
+            trained in that order need it; it costs 4x more in the phi/g convs.
         norm: ``"batch"`` (default), ``"group"`` or ``"none"`` after ``conv_out``.
         temporal_groups: run the pairwise step within this many equal groups of frames (the authors'
             grouping for long clips); 1 means all positions attend to all.
@@ -66,6 +69,7 @@ class NonLocalBlock(nn.Module):
         instantiation: str = "embedded_gaussian",
         softmax_scale: float | None = None,
         subsample: bool = True,
+        pool_embeddings: bool = False,
         norm: NormKind = "batch",
         temporal_groups: int = 1,
         bias: bool = True,
@@ -87,11 +91,14 @@ class NonLocalBlock(nn.Module):
             raise ValueError("temporal_groups needs a time axis: use dims=3 (B,C,T,H,W) or dims=1 (B,C,L)")
         if norm not in ("batch", "group", "none"):
             raise ValueError(f"norm must be 'batch', 'group' or 'none'; got {norm!r}")
+        if pool_embeddings and not subsample:
+            raise ValueError("pool_embeddings=True chooses where subsampling pools; it needs subsample=True")
 
         pairwise_cls = get_pairwise(instantiation)
         conv = _CONV[dims]
         self.in_channels, self.inner_channels, self.dims = in_channels, inner, dims
         self.instantiation, self.temporal_groups, self.subsample = instantiation, temporal_groups, subsample
+        self.pool_embeddings = pool_embeddings
         embed_dim = inner if pairwise_cls.embeds else in_channels
         self.pairwise: PairwiseFunction = pairwise_cls(embed_dim, softmax_scale=softmax_scale)
         if pairwise_cls.embeds:
@@ -157,11 +164,15 @@ class NonLocalBlock(nn.Module):
 
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, ...]]:
         """q (B', N, E), k (B', M, E), v (B', M, d) with B' = B * temporal_groups; the key grid shape."""
-        xp = self.pool(x) if self.pool is not None else x
         q = self.conv_theta(x) if self.conv_theta is not None else x
-        k = self.conv_phi(xp) if self.conv_phi is not None else xp
-        v = self.conv_g(xp)
-        key_grid = tuple(xp.shape[2:])
+        if self.pool is not None and self.pool_embeddings:
+            k = self.pool(self.conv_phi(x) if self.conv_phi is not None else x)
+            v = self.pool(self.conv_g(x))
+        else:
+            xp = self.pool(x) if self.pool is not None else x
+            k = self.conv_phi(xp) if self.conv_phi is not None else xp
+            v = self.conv_g(xp)
+        key_grid = tuple(v.shape[2:])
         return self._tokens(q), self._tokens(k), self._tokens(v), key_grid
 
     def _tokens(self, t: torch.Tensor) -> torch.Tensor:
@@ -216,6 +227,7 @@ class NonLocalBlock(nn.Module):
         return (
             f"in_channels={self.in_channels}, inner_channels={self.inner_channels}, dims={self.dims}, "
             f"instantiation={self.instantiation!r}, subsample={self.subsample}, "
+            f"{'pool_embeddings=True, ' if self.pool_embeddings else ''}"
             f"temporal_groups={self.temporal_groups}"
         )
 

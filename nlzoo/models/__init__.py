@@ -1,13 +1,16 @@
-"""Architectures: ResNet-3D (C2D / I3D) with non-local blocks, timm backbones with blocks, 2D -> 3D inflation."""
+"""Architectures: ResNet-3D (C2D / I3D), timm and torchvision video backbones with non-local blocks, inflation."""
 
 from .inflate import inflate_state_dict
 from .resnet3d import BasicBlock3d, Bottleneck3d, ResNet3d, nonlocal_positions
 from .timm_nl import create_timm_nonlocal
+from .torchvision_video import TorchvisionS3D, TorchvisionVideoResNet
 
 __all__ = [
     "BasicBlock3d",
     "Bottleneck3d",
     "ResNet3d",
+    "TorchvisionS3D",
+    "TorchvisionVideoResNet",
     "create_timm_nonlocal",
     "inflate_state_dict",
     "nonlocal_positions",

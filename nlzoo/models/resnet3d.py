@@ -125,6 +125,11 @@ class ResNet3d(nn.Module):
         dropout: dropout before the classifier (the paper: 0.5).
         stem_temporal_stride: 1 for 8x8 clips (PySlowFast); 2 for the paper's 32-frame models, whose conv1
             and pool1 also stride 2 in time (video-nonlocal-net ``resnet_video_org``).
+        stem_pool_temporal_kernel: temporal kernel of the stem max-pool (its temporal stride is
+            ``stem_temporal_stride``); default ``stem_temporal_stride``, i.e. a max over each pair of frames
+            in the 32-frame nets. mmaction2's I3D uses 1 with stride 2: it keeps every other frame.
+        stem_pool_padding: spatial zero-padding of the stem max-pool: 1 (PySlowFast, pytorchvideo,
+            mmaction2; 112 -> 56 px) or 0 (the authors' Caffe2 nets in video-nonlocal-net; 112 -> 55 px).
         in_chans: input channels.
         zero_init_last: zero the last BN gamma of each residual block (the authors' BN_INIT_GAMMA = 0).
     """
@@ -139,6 +144,8 @@ class ResNet3d(nn.Module):
         nonlocal_args: Mapping[str, Any] | None = None,
         dropout: float = 0.5,
         stem_temporal_stride: int = 1,
+        stem_pool_temporal_kernel: int | None = None,
+        stem_pool_padding: int = 1,
         in_chans: int = 3,
         zero_init_last: bool = True,
     ) -> None:
@@ -151,15 +158,22 @@ class ResNet3d(nn.Module):
             raise ValueError(
                 f"stem_temporal_stride must be 1 (8x8 clips) or 2 (32x2 clips); got {stem_temporal_stride}"
             )
+        pool_t = stem_temporal_stride if stem_pool_temporal_kernel is None else stem_pool_temporal_kernel
+        if not isinstance(pool_t, int) or not 1 <= pool_t <= 3:
+            raise ValueError(
+                f"stem_pool_temporal_kernel must be 1, 2 or 3 (or None); got {stem_pool_temporal_kernel!r}"
+            )
+        if stem_pool_padding not in (0, 1):
+            raise ValueError(f"stem_pool_padding must be 0 (Caffe2 nets) or 1; got {stem_pool_padding!r}")
         kind, layers = DEPTHS[depth]
         block: type[BasicBlock3d] | type[Bottleneck3d] = BasicBlock3d if kind == "basic" else Bottleneck3d
         self.depth, self.temporal, self.in_chans = depth, temporal, in_chans
-        self.stem_temporal_stride = stem_temporal_stride
-        t0, ts = (5 if temporal == "i3d" else 1), stem_temporal_stride
+        self.stem_temporal_stride, self.stem_pool_temporal_kernel = stem_temporal_stride, pool_t
+        t0, ts, p = (5 if temporal == "i3d" else 1), stem_temporal_stride, stem_pool_padding
         self.conv1 = nn.Conv3d(in_chans, 64, (t0, 7, 7), (ts, 2, 2), (t0 // 2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool3d((ts, 3, 3), (ts, 2, 2), (0, 1, 1))
+        self.maxpool = nn.MaxPool3d((pool_t, 3, 3), (ts, 2, 2), (0, p, p))
         self.pool2 = TemporalMaxPool(2)
         inplanes = 64
         for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), layers, strict=True), start=1):
@@ -209,8 +223,10 @@ class ResNet3d(nn.Module):
             nn.init.zeros_(self.fc.bias)
 
     def min_input_size(self) -> tuple[int, int, int]:
-        """Smallest (T, H, W): 32 px so res4's non-local blocks can subsample, 1 frame (an image)."""
-        return (1, 32, 32)
+        """Smallest (T, H, W): 32 px so res4's non-local blocks can subsample; 1 frame (an image) unless the
+        stem's temporal max-pool needs more frames out of conv1."""
+        frames = (self.stem_pool_temporal_kernel - 1) * self.stem_temporal_stride + 1
+        return (frames, 32, 32)
 
     def check_input(self, x: torch.Tensor) -> None:
         t_min, h_min, w_min = self.min_input_size()

@@ -1,6 +1,7 @@
 """The model zoo: registry of named architectures and tags, loading, folders and the Hub."""
 
 from .config import DataConfig, ModelConfig, PretrainedTag
+from .converters import convert_checkpoint
 from .factory import load, load_folder
 from .folder import save_pretrained
 from .registry import build_model, get_entry, list_models, model_info, register_model
@@ -12,6 +13,7 @@ __all__ = [
     "ModelConfig",
     "PretrainedTag",
     "build_model",
+    "convert_checkpoint",
     "get_entry",
     "list_models",
     "load",

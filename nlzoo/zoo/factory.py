@@ -133,7 +133,7 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
         fmt = tag.origin_format or "<format>"
         raise FileNotFoundError(
             f"{full}: nlzoo does not host these weights yet. The published checkpoint is {tag.origin_url} "
-            f"(license: {tag.license}). Download it, then run `nlzoo convert --source {fmt} --model {entry.name} "
+            f"(license: {tag.license}). Download it, then run `nlzoo convert --source {fmt} --model {full} "
             f"CHECKPOINT OUT_DIR` and load OUT_DIR with nlzoo.load('OUT_DIR')."
         )
     raise FileNotFoundError(f"{full}: no weights are available ({tag.notes or 'not published by anyone'})")

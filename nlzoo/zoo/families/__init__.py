@@ -1,3 +1,3 @@
 """Registered model families: importing this package fills the registry."""
 
-from . import resnet3d  # noqa: F401
+from . import resnet3d, torchvision_video  # noqa: F401

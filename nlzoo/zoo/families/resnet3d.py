@@ -13,6 +13,7 @@ from torch import nn
 from ...models.resnet3d import ResNet3d, nonlocal_positions
 from ..config import KINETICS_MEAN, KINETICS_STD, DataConfig, PretrainedTag
 from ..registry import build_model, register_model
+from .resnet3d_tags import KINETICS_TAGS
 from .sources import TimmWeights
 
 # PySlowFast's 8x8 Kinetics recipe (configs/Kinetics/I3D_NLN_8x8_R50.yaml): 8 frames every 8th, short side
@@ -70,7 +71,8 @@ def _make_entry(temporal: str, depth: int, placement: str) -> None:
         f"Non-local blocks after: {', '.join(arch['nonlocal_after']) or 'none'}."
     )
     builder.__module__ = __name__
-    register_model(task="video-classification", data_config=KINETICS_8X8, tags=[_imagenet_tag(depth)])(builder)
+    tags = [_imagenet_tag(depth), *KINETICS_TAGS.get(name, ())]
+    register_model(task="video-classification", data_config=KINETICS_8X8, tags=tags)(builder)
     globals()[name] = builder
 
 

@@ -1,0 +1,323 @@
+"""The paper's video networks with and without non-local blocks: time, FLOPs and efficiency.
+
+For each pair (i3d_r50 vs i3d_r50_nl, i3d_r18 vs i3d_r18_nl) at 8x224x224 this measures, in one run:
+
+* inference at batch 1 and a training step (forward, backward, SGD) at a small batch: median times;
+* FLOPs from ``torch.utils.flop_counter.FlopCounterMode``. The counter only has formulas for the CUDA
+  attention kernels, so the CPU SDPA op the embedded Gaussian runs on (``_scaled_dot_product_flash_
+  attention_for_cpu`` and its backward) is counted here with torch's own SDPA formulas; the run checks
+  that every non-local block's pairwise FLOPs were counted;
+* achieved GFLOP/s against an fp32 matmul peak measured in the same run;
+* the non-local blocks' share of inference time (timed with forward hooks) beside their share of FLOPs;
+* variants: ``channels_last_3d`` memory format and ``torch.compile`` (``--compile``), as speed ratios
+  against eager, with their outputs checked against eager's.
+
+    python benchmarks/models.py [--quick] [--json] [--compile] [--device cuda]
+
+``--quick`` runs the R18 pair on 4x112x112 clips with few repeats (a smoke test, not a measurement).
+Ratios are what to compare across machines; absolute times depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.utils.flop_counter as flop_counter
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import nlzoo
+from nlzoo.layers import NonLocalBlock, nonlocal_blocks
+
+PAIRS = {"r50": ("i3d_r50", "i3d_r50_nl"), "r18": ("i3d_r18", "i3d_r18_nl")}
+
+
+# ---- FLOP counting ---------------------------------------------------------------------------------
+def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
+    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
+def _cpu_sdpa_backward_flops(
+    grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any
+) -> int:
+    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
+def _custom_formulas() -> dict[Any, Callable[..., int]]:
+    aten = torch.ops.aten
+    formulas: dict[Any, Callable[..., int]] = {}
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_sdpa_flops
+        formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_sdpa_backward_flops
+    return formulas
+
+
+@dataclass
+class Flops:
+    total: int
+    nonlocal_blocks: int
+    pairwise_counted: bool  # every NL block's pairwise (SDPA / matmul) work appears in the counts
+
+
+def count_flops(model: nn.Module, run: Callable[[], Any]) -> Flops:
+    names = {f"{type(model).__name__}.{name}" for name, _ in nonlocal_blocks(model)}
+    with FlopCounterMode(display=False, custom_mapping=_custom_formulas()) as counter:
+        run()
+    counts = counter.get_flop_counts()
+    nl_flops = sum(sum(counts.get(n, {}).values()) for n in names)
+    pairwise_ops = ("attention", "bmm", "mm", "matmul")
+    counted = all(any(any(p in str(op) for p in pairwise_ops) for op in counts.get(n, {})) for n in names)
+    return Flops(int(counter.get_total_flops()), int(nl_flops), counted)
+
+
+# ---- timing ----------------------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_seconds(fn: Callable[[], Any], *, repeats: int, warmup: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def matmul_peak_gflops(device: torch.device, *, size: int, repeats: int) -> float:
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    seconds = median_seconds(lambda: a @ b, repeats=repeats, warmup=2, device=device)
+    return 2 * size**3 / seconds / 1e9
+
+
+class _BlockTimer:
+    """Forward hooks summing the wall time spent inside the non-local blocks."""
+
+    def __init__(self, model: nn.Module, device: torch.device) -> None:
+        self.device, self.seconds, self._start = device, 0.0, 0.0
+        self.handles = []
+        for _, block in nonlocal_blocks(model):
+            self.handles.append(block.register_forward_pre_hook(self._enter))
+            self.handles.append(block.register_forward_hook(self._leave))
+
+    def _enter(self, module: nn.Module, args: Any) -> None:
+        _sync(self.device)
+        self._start = time.perf_counter()
+
+    def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
+        _sync(self.device)
+        self.seconds += time.perf_counter() - self._start
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def nonlocal_time_share(model: nn.Module, x: torch.Tensor, *, repeats: int, device: torch.device) -> float:
+    """Median over runs of (time inside NL blocks) / (forward time), hooks synchronising on CUDA."""
+    timer = _BlockTimer(model, device)
+    shares = []
+    try:
+        with torch.inference_mode():
+            model(x)
+            for _ in range(repeats):
+                timer.seconds = 0.0
+                _sync(device)
+                start = time.perf_counter()
+                model(x)
+                _sync(device)
+                shares.append(timer.seconds / (time.perf_counter() - start))
+    finally:
+        timer.remove()
+    return statistics.median(shares)
+
+
+# ---- one model -------------------------------------------------------------------------------------
+@dataclass
+class ModelResult:
+    name: str
+    params_m: float
+    infer_gflops: float
+    train_gflops: float
+    nl_flop_share: float
+    pairwise_counted: bool
+    infer_ms: float
+    train_ms: float
+    infer_gflops_per_s: float
+    train_gflops_per_s: float
+    infer_peak_fraction: float
+    train_peak_fraction: float
+    nl_time_share: float
+    variants: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> speedup, max |diff|
+
+
+def measure_model(name: str, args: argparse.Namespace, device: torch.device, peak: float) -> ModelResult:
+    torch.manual_seed(0)
+    model = nlzoo.load(name, num_classes=400).to(device).eval()
+    for _, block in nonlocal_blocks(model):  # a trained block, not the identity init
+        assert isinstance(block, NonLocalBlock)
+        nn.init.normal_(block.norm.weight, std=0.1)
+    frames, size = args.frames, args.size
+    x1 = torch.randn(1, 3, frames, size, size, device=device)
+    xb = torch.randn(args.train_batch, 3, frames, size, size, device=device)
+    yb = torch.randint(0, 400, (args.train_batch,), device=device)
+
+    def infer(m: nn.Module = model, x: torch.Tensor = x1) -> torch.Tensor:
+        with torch.inference_mode():
+            return m(x)
+
+    train_model = nlzoo.load(name, num_classes=400).to(device).train()
+    optimizer = torch.optim.SGD(train_model.parameters(), lr=1e-3, momentum=0.9)
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(train_model(xb), yb).backward()
+        optimizer.step()
+
+    fwd = count_flops(model, lambda: model(x1))
+    trn = count_flops(train_model, lambda: nn.functional.cross_entropy(train_model(xb), yb).backward())
+    infer_s = median_seconds(infer, repeats=args.repeats, warmup=1, device=device)
+    train_s = median_seconds(train_step, repeats=args.train_repeats, warmup=1, device=device)
+    result = ModelResult(
+        name=name,
+        params_m=sum(p.numel() for p in model.parameters()) / 1e6,
+        infer_gflops=fwd.total / 1e9,
+        train_gflops=trn.total / 1e9,
+        nl_flop_share=fwd.nonlocal_blocks / fwd.total,
+        pairwise_counted=fwd.pairwise_counted and trn.pairwise_counted,
+        infer_ms=infer_s * 1e3,
+        train_ms=train_s * 1e3,
+        infer_gflops_per_s=fwd.total / infer_s / 1e9,
+        train_gflops_per_s=trn.total / train_s / 1e9,
+        infer_peak_fraction=fwd.total / infer_s / 1e9 / peak,
+        train_peak_fraction=trn.total / train_s / 1e9 / peak,
+        nl_time_share=nonlocal_time_share(model, x1, repeats=args.repeats, device=device)
+        if fwd.nonlocal_blocks
+        else 0.0,
+    )
+    with torch.inference_mode():
+        reference = model(x1)
+    for variant, (vmodel, vx) in _variants(model, x1, args).items():
+        seconds = median_seconds(lambda m=vmodel, x=vx: infer(m, x), repeats=args.repeats, warmup=2, device=device)
+        with torch.inference_mode():
+            diff = (vmodel(vx).float() - reference).abs().max().item()
+        result.variants[variant] = {"speedup": infer_s / seconds, "max_abs_diff": diff}
+    return result
+
+
+def _variants(model: nn.Module, x: torch.Tensor, args: argparse.Namespace) -> dict[str, tuple[nn.Module, torch.Tensor]]:
+    out: dict[str, tuple[nn.Module, torch.Tensor]] = {}
+    channels_last = torch.channels_last_3d
+    cl_model = nlzoo.load(model.nlzoo_config.architecture, num_classes=400).to(x.device).eval()
+    cl_model.load_state_dict(model.state_dict())
+    out["channels_last_3d"] = (cl_model.to(memory_format=channels_last), x.contiguous(memory_format=channels_last))
+    if args.compile:
+        out["torch.compile"] = (torch.compile(model), x)
+    return out
+
+
+# ---- report ----------------------------------------------------------------------------------------
+def _print_report(report: dict[str, Any]) -> None:
+    env = report["environment"]
+    print(
+        f"torch {env['torch']} on {env['device']} ({env['threads']} threads); clip {env['clip']}, "
+        f"train batch {env['train_batch']}; fp32 matmul peak {env['matmul_peak_gflops']:.0f} GFLOP/s "
+        f"({env['matmul_size']}^3)"
+    )
+    header = (
+        f"{'model':<12}{'params M':>9}{'GFLOP inf':>10}{'GFLOP trn':>10}{'inf ms':>9}{'trn ms':>9}"
+        f"{'inf GF/s':>9}{'%peak':>7}{'trn GF/s':>9}{'%peak':>7}{'NL flop%':>9}{'NL time%':>9}"
+    )
+    print(header)
+    for r in report["models"]:
+        print(
+            f"{r['name']:<12}{r['params_m']:>9.1f}{r['infer_gflops']:>10.1f}{r['train_gflops']:>10.1f}"
+            f"{r['infer_ms']:>9.1f}{r['train_ms']:>9.1f}{r['infer_gflops_per_s']:>9.1f}"
+            f"{100 * r['infer_peak_fraction']:>6.0f}%{r['train_gflops_per_s']:>9.1f}"
+            f"{100 * r['train_peak_fraction']:>6.0f}%{100 * r['nl_flop_share']:>8.1f}%{100 * r['nl_time_share']:>8.1f}%"
+        )
+    for r in report["models"]:
+        for variant, v in r["variants"].items():
+            print(f"  {r['name']} {variant}: {v['speedup']:.2f}x eager inference (max |diff| {v['max_abs_diff']:.1e})")
+    for p in report["pairs"]:
+        print(
+            f"NL overhead {p['nonlocal']} / {p['baseline']}: inference time {p['infer_time_ratio']:.3f}x, "
+            f"train time {p['train_time_ratio']:.3f}x, FLOPs {p['flop_ratio']:.3f}x; "
+            f"NL time share / FLOP share {p['nl_time_over_flop_share']:.2f} (<= 1: as efficient as the convs)"
+        )
+    if not all(r["pairwise_counted"] for r in report["models"]):
+        print("WARNING: some non-local pairwise FLOPs were not counted (an op without a formula)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="R18 pair, 4x112x112, few repeats (smoke test)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on CPU)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--pairs", default=None, help="comma-separated: r50,r18 (default: both; --quick: r18)")
+    parser.add_argument("--train-batch", type=int, default=2)
+    args = parser.parse_args(argv)
+    quick = args.quick
+    args.frames, args.size = (4, 112) if quick else (8, 224)
+    args.repeats, args.train_repeats = (3, 2) if quick else (10, 5)
+    pairs = (args.pairs or ("r18" if quick else "r50,r18")).split(",")
+    device = torch.device(args.device)
+    matmul_size = 1024 if quick else 2048
+    peak = matmul_peak_gflops(device, size=matmul_size, repeats=3 if quick else 10)
+
+    models: dict[str, ModelResult] = {}
+    for pair in pairs:
+        for name in PAIRS[pair]:
+            models[name] = measure_model(name, args, device, peak)
+            print(f"measured {name}", file=sys.stderr)
+    report: dict[str, Any] = {
+        "environment": {
+            "torch": torch.__version__,
+            "device": str(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+            "threads": torch.get_num_threads(),
+            "clip": f"{args.frames}x{args.size}x{args.size}",
+            "train_batch": args.train_batch,
+            "matmul_peak_gflops": peak,
+            "matmul_size": matmul_size,
+            "quick": quick,
+        },
+        "models": [asdict(m) for m in models.values()],
+        "pairs": [],
+    }
+    for pair in pairs:
+        base, nl = (models[n] for n in PAIRS[pair])
+        report["pairs"].append(
+            {
+                "baseline": base.name,
+                "nonlocal": nl.name,
+                "infer_time_ratio": nl.infer_ms / base.infer_ms,
+                "train_time_ratio": nl.train_ms / base.train_ms,
+                "flop_ratio": nl.infer_gflops / base.infer_gflops,
+                "nl_time_over_flop_share": nl.nl_time_share / nl.nl_flop_share,
+            }
+        )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
