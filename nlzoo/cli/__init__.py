@@ -18,6 +18,10 @@ from .. import __version__
 # Subcommand name -> module in this package (each defines HELP, add_arguments(parser) and run(args) -> int).
 COMMANDS: dict[str, str] = {
     "convert": "convert",
+    "models": "models",
+    "predict-video": "predict_video",
+    "explain": "explain",
+    "demo": "demo",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)
