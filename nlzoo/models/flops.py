@@ -73,7 +73,8 @@ def count_flops(model: nn.Module, run: Callable[[], Any]) -> FlopCount:
     Returns:
         The totals, with the non-local blocks' share.
     """
-    names = {f"{type(model).__name__}.{name}" for name, _ in nonlocal_blocks(model)}
+    root = type(model).__name__  # FlopCounterMode's name for the model; submodules are "<root>.<dotted name>"
+    names = {f"{root}.{name}" if name else root for name, _ in nonlocal_blocks(model)}
     with FlopCounterMode(display=False, custom_mapping=extra_formulas()) as counter:
         run()
     counts = counter.get_flop_counts()

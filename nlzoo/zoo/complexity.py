@@ -39,12 +39,13 @@ class Complexity:
         return self.flops / 1e9
 
 
-def measure_complexity(name: str, **model_args: Any) -> Complexity:
+def measure_complexity(name: str, *, input_shape: tuple[int, ...] | None = None, **model_args: Any) -> Complexity:
     """Count parameters and forward FLOPs of ``arch`` or ``arch.tag`` at its data config's input size.
 
     Args:
         name: a registered architecture, optionally with a tag (whose architecture arguments, head size and
             data config then apply).
+        input_shape: another input, (C, T, H, W) or (C, H, W), instead of the data config's.
         **model_args: architecture arguments, as for :func:`nlzoo.load`.
 
     Returns:
@@ -61,11 +62,12 @@ def measure_complexity(name: str, **model_args: Any) -> Complexity:
     data_config = entry.data_config.replace(**tag.data_config) if tag else entry.data_config
     with torch.device("meta"):
         model = entry.builder(**args)
-    count = forward_flops(model, data_config.input_shape)
+    shape = tuple(input_shape) if input_shape is not None else data_config.input_shape
+    count = forward_flops(model, shape)
     return Complexity(
         params=sum(p.numel() for p in model.parameters()),
         flops=count.total,
         nonlocal_flops=count.nonlocal_blocks,
         nonlocal_blocks=sum(1 for _ in nonlocal_blocks(model)),
-        input_shape=data_config.input_shape,
+        input_shape=shape,
     )
