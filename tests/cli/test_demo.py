@@ -27,7 +27,10 @@ def test_quick_demo_trains_both_models_and_says_where_everything_went(
     for model in ("c2d_r18_nl", "c2d_r18"):
         assert re.search(rf"│ {model}\s+│\s+[02]\s+│\s+[\d.]+M\s+│\s+\d+\.\d%", out), out
         folder = tmp_path / "models" / model
-        assert nlzoo.load(folder).nlzoo_config.label_names == list(LABEL_NAMES)
+        config = nlzoo.load(folder).nlzoo_config
+        assert config.label_names == list(LABEL_NAMES)
+        # the clips it was trained on (4 frames every 4th, 32 px), not the architecture's 8x8 at 224
+        assert (config.data_config.num_frames, config.data_config.crop_size) == (4, (32, 32))
         assert str(folder) in out
         assert (tmp_path / "runs" / model / "seed0" / "metrics.csv").is_file()
     png = tmp_path / "attention" / "00000.layer2.1_nonlocal.png"
@@ -54,5 +57,5 @@ def test_the_demo_recipe_is_the_demos_non_local_run(monkeypatch: pytest.MonkeyPa
     data = cli.datamodule
     assert data.spec == expected_data.spec
     assert data.data_config_overrides == expected_data.data_config_overrides
-    assert (data.batch_size, data.test_views) == (expected_data.batch_size, expected_data.test_views)
+    assert (data.batch_size, data.val_views) == (expected_data.batch_size, expected_data.val_views)
     assert cli.trainer.max_epochs == settings.epochs
