@@ -60,18 +60,21 @@ def run(args: argparse.Namespace) -> int:
     names = cfg.label_names or [f"class_{i}" for i in range(mean.numel())]
 
     d = cfg.data_config
-    table = Table(
-        title=f"{args.video}: {cfg.architecture} on {clips}x{crops} views of "
-        f"{d.num_frames}x{d.sampling_rate} frames, {d.crop_size[0]}x{d.crop_size[1]} crops",
-        title_justify="left",
+    console = Console()
+    console.print(
+        f"{args.video}: {cfg.architecture}, {clips}x{crops} views of {d.num_frames}x{d.sampling_rate} frames, "
+        f"{d.crop_size[0]}x{d.crop_size[1]} crops",
+        highlight=False,
+        soft_wrap=True,
     )
+    table = Table()
     table.add_column("#", justify="right")
     table.add_column("class", justify="right")
     table.add_column("label")
     table.add_column("score", justify="right")
     for rank, (score, index) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1):
         table.add_row(str(rank), str(index), names[index], f"{score:.4f}")
-    Console().print(table)
+    console.print(table)
     if not cfg.label_names:
         err.print("the model has no label names (config.json label_names); showing class indices")
     return 0
