@@ -3,10 +3,9 @@
 For each pair (i3d_r50 vs i3d_r50_nl, i3d_r18 vs i3d_r18_nl) at 8x224x224 this measures, in one run:
 
 * inference at batch 1 and a training step (forward, backward, SGD) at a small batch: median times;
-* FLOPs from ``torch.utils.flop_counter.FlopCounterMode``. The counter only has formulas for the CUDA
-  attention kernels, so the CPU SDPA op the embedded Gaussian runs on (``_scaled_dot_product_flash_
-  attention_for_cpu`` and its backward) is counted here with torch's own SDPA formulas; the run checks
-  that every non-local block's pairwise FLOPs were counted;
+* FLOPs from ``torch.utils.flop_counter.FlopCounterMode`` through :func:`nlzoo.models.flops.count_flops`,
+  which adds torch's own SDPA formulas for the CPU attention op the embedded Gaussian runs on (the counter
+  only knows the CUDA kernels); the run checks that every non-local block's pairwise FLOPs were counted;
 * achieved GFLOP/s against an fp32 matmul peak measured in the same run;
 * the non-local blocks' share of inference time (timed with forward hooks) beside their share of FLOPs;
 * variants: ``channels_last_3d`` memory format and ``torch.compile`` (``--compile``), as speed ratios
@@ -31,52 +30,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.utils.flop_counter as flop_counter
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import nlzoo
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
+from nlzoo.models.flops import count_flops
 
 PAIRS = {"r50": ("i3d_r50", "i3d_r50_nl"), "r18": ("i3d_r18", "i3d_r18_nl")}
-
-
-# ---- FLOP counting ---------------------------------------------------------------------------------
-def _cpu_sdpa_flops(query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any) -> int:
-    return flop_counter.sdpa_flop_count(query_shape, key_shape, value_shape)
-
-
-def _cpu_sdpa_backward_flops(
-    grad_out_shape: Any, query_shape: Any, key_shape: Any, value_shape: Any, *args: Any, **kwargs: Any
-) -> int:
-    return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
-
-
-def _custom_formulas() -> dict[Any, Callable[..., int]]:
-    aten = torch.ops.aten
-    formulas: dict[Any, Callable[..., int]] = {}
-    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
-        formulas[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_sdpa_flops
-        formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_sdpa_backward_flops
-    return formulas
-
-
-@dataclass
-class Flops:
-    total: int
-    nonlocal_blocks: int
-    pairwise_counted: bool  # every NL block's pairwise (SDPA / matmul) work appears in the counts
-
-
-def count_flops(model: nn.Module, run: Callable[[], Any]) -> Flops:
-    names = {f"{type(model).__name__}.{name}" for name, _ in nonlocal_blocks(model)}
-    with FlopCounterMode(display=False, custom_mapping=_custom_formulas()) as counter:
-        run()
-    counts = counter.get_flop_counts()
-    nl_flops = sum(sum(counts.get(n, {}).values()) for n in names)
-    pairwise_ops = ("attention", "bmm", "mm", "matmul")
-    counted = all(any(any(p in str(op) for p in pairwise_ops) for op in counts.get(n, {})) for n in names)
-    return Flops(int(counter.get_total_flops()), int(nl_flops), counted)
 
 
 # ---- timing ----------------------------------------------------------------------------------------

@@ -18,8 +18,12 @@ from .. import __version__
 # Subcommand name -> module in this package (each defines HELP, add_arguments(parser) and run(args) -> int).
 COMMANDS: dict[str, str] = {
     "convert": "convert",
+    "models": "models",
     "push": "push",
+    "predict-video": "predict_video",
     "predict-image": "predict_image",
+    "explain": "explain",
+    "demo": "demo",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)

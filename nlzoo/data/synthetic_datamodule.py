@@ -20,6 +20,10 @@ class SyntheticVideoDataModule(VideoDataModule):
         video_frames: frames per video (pick the clip's num_frames x sampling_rate to cover them).
         video_size: (H, W) of the videos.
         num_colours: palette size (see :class:`~nlzoo.data.synthetic.SyntheticVideoSpec`).
+        object_size: side of the two coloured squares, in pixels.
+        margin: minimum distance of the squares from the border.
+        distractors: drifting grey squares per video.
+        noise: standard deviation of the background noise (0-255 scale).
         data_seed: seed of the generated data (separate from the training seed).
         **kwargs: :class:`VideoDataModule` arguments (``model``, ``data_config``, ``batch_size``, ...).
     """
@@ -34,6 +38,10 @@ class SyntheticVideoDataModule(VideoDataModule):
         video_frames: int = 16,
         video_size: tuple[int, int] = (64, 64),
         num_colours: int = 6,
+        object_size: int = 8,
+        margin: int = 10,
+        distractors: int = 3,
+        noise: float = 12.0,
         data_seed: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -44,6 +52,10 @@ class SyntheticVideoDataModule(VideoDataModule):
             num_frames=video_frames,
             size=tuple(video_size),  # type: ignore[arg-type]
             num_colours=num_colours,
+            object_size=object_size,
+            margin=margin,
+            distractors=distractors,
+            noise=noise,
             seed=data_seed,
         )
         folder = Path(root)

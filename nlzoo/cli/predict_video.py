@@ -1,0 +1,80 @@
+"""``nlzoo predict-video``: the top-k classes of a video, scores averaged over the paper's test views."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "classify a video: top-5 labels with scores, averaged over multi-view testing (10 clips x 3 crops)"
+
+EPILOG = """examples:
+  nlzoo predict-video archery.mp4 --model r2plus1d_18.kinetics400
+  nlzoo predict-video clip.mp4 --model outputs/demo/models/c2d_r18_nl --views 1x1
+Views default to the model's data config (test_clips x test_crops; the paper: 10 x 3). Scores are softmax
+probabilities averaged over the views (sigmoid with --multi-label)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .inputs import default_device, parse_views
+
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("video", metavar="VIDEO", help="a video file (anything FFmpeg reads: .mp4, .avi, .mkv, ...)")
+    parser.add_argument(
+        "--model", required=True, metavar="NAME_OR_DIR", help="model folder, hf-hub:org/repo, arch.tag or arch"
+    )
+    parser.add_argument(
+        "--views", type=parse_views, metavar="CLIPSxCROPS", help="test views, e.g. 10x3 (default: the model's)"
+    )
+    parser.add_argument("--top-k", type=int, default=5, help="how many classes to show (default 5)")
+    parser.add_argument("--batch-size", type=int, default=4, help="views per forward pass (default 4)")
+    parser.add_argument("--multi-label", action="store_true", help="sigmoid scores (multi-label models, Charades)")
+    parser.add_argument("--device", default=default_device(), help="cpu, cuda, cuda:1, ... (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from .inputs import load_for_inference, read_video_views
+
+    if args.top_k < 1 or args.batch_size < 1:
+        raise ValueError("--top-k and --batch-size must be >= 1")
+    err = Console(stderr=True)
+    with err.status(f"loading {args.model}"):
+        model = load_for_inference(args.model, device=args.device)
+    cfg = model.nlzoo_config
+    if cfg.data_config.num_frames is None:
+        raise ValueError(f"{args.model} is an image model ({cfg.task}); predict-video needs a video model")
+    clips, crops = args.views or (cfg.data_config.test_clips or 1, cfg.data_config.test_crops or 1)
+    with err.status(f"decoding {clips}x{crops} views of {args.video}"):
+        views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
+    scores = []
+    with Progress(console=err, transient=True) as progress, torch.inference_mode():
+        for batch in progress.track(views.split(args.batch_size), description="classifying views"):
+            logits = model(batch.to(args.device)).float()
+            scores.append(logits.sigmoid() if args.multi_label else logits.softmax(dim=-1))
+    mean = torch.cat(scores).mean(dim=0).cpu()
+    top = mean.topk(min(args.top_k, mean.numel()))
+    names = cfg.label_names or [f"class_{i}" for i in range(mean.numel())]
+
+    d = cfg.data_config
+    console = Console()
+    console.print(
+        f"{args.video}: {cfg.architecture}, {clips}x{crops} views of {d.num_frames}x{d.sampling_rate} frames, "
+        f"{d.crop_size[0]}x{d.crop_size[1]} crops",
+        highlight=False,
+        soft_wrap=True,
+    )
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("class", justify="right")
+    table.add_column("label")
+    table.add_column("score", justify="right")
+    for rank, (score, index) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1):
+        table.add_row(str(rank), str(index), names[index], f"{score:.4f}")
+    console.print(table)
+    if not cfg.label_names:
+        err.print("the model has no label names (config.json label_names); showing class indices")
+    return 0

@@ -1,0 +1,73 @@
+"""Parameters and FLOPs of registered models, measured on the ``meta`` device (no weights, no arithmetic).
+
+A model built under ``torch.device("meta")`` has the real architecture but no storage, and a forward pass
+on it only propagates shapes, so counting every model in the zoo takes seconds and no memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..layers import nonlocal_blocks
+from ..models.flops import forward_flops
+from .registry import model_info, split_tag
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Size and cost of one model at its default input.
+
+    Attributes:
+        params: number of parameters.
+        flops: FLOPs of one forward pass on one input (a multiply-add counts 2).
+        nonlocal_flops: the part spent in non-local blocks.
+        nonlocal_blocks: how many non-local blocks the model has.
+        input_shape: the input the FLOPs are for, (C, T, H, W) or (C, H, W), from the data config.
+    """
+
+    params: int
+    flops: int
+    nonlocal_flops: int
+    nonlocal_blocks: int
+    input_shape: tuple[int, ...]
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / 1e9
+
+
+def measure_complexity(name: str, *, input_shape: tuple[int, ...] | None = None, **model_args: Any) -> Complexity:
+    """Count parameters and forward FLOPs of ``arch`` or ``arch.tag`` at its data config's input size.
+
+    Args:
+        name: a registered architecture, optionally with a tag (whose architecture arguments, head size and
+            data config then apply).
+        input_shape: another input, (C, T, H, W) or (C, H, W), instead of the data config's.
+        **model_args: architecture arguments, as for :func:`nlzoo.load`.
+
+    Returns:
+        The measurements.
+
+    Example:
+        >>> measure_complexity("c2d_r18").input_shape
+        (3, 8, 224, 224)
+    """
+    entry = model_info(name)
+    _, tag_name = split_tag(name)
+    tag = entry.tag(tag_name) if tag_name else None
+    args = {**(tag.model_args if tag else {}), **({"num_classes": tag.num_classes} if tag else {}), **model_args}
+    data_config = entry.data_config.replace(**tag.data_config) if tag else entry.data_config
+    with torch.device("meta"):
+        model = entry.builder(**args)
+    shape = tuple(input_shape) if input_shape is not None else data_config.input_shape
+    count = forward_flops(model, shape)
+    return Complexity(
+        params=sum(p.numel() for p in model.parameters()),
+        flops=count.total,
+        nonlocal_flops=count.nonlocal_blocks,
+        nonlocal_blocks=sum(1 for _ in nonlocal_blocks(model)),
+        input_shape=shape,
+    )

@@ -1,0 +1,85 @@
+"""``nlzoo explain`` on a synthetic MP4 with a tiny model: the PNG and GIF it writes, and its errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from nlzoo.cli import main
+from tests.cli.tiny import write_model, write_videos
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("explain")
+    write_model(root / "model")
+    return root / "model", write_videos(root / "data", count=1)[0]
+
+
+def test_writes_a_figure_and_an_animation_of_the_expected_size(setup, tmp_path, capsys) -> None:
+    folder, video = setup
+    argv = ["explain", str(video), "--model", str(folder), "--out", str(tmp_path), "--num-queries", "3"]
+    assert main([*argv, "--panel-height", "64", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    png, gif = tmp_path / f"{video.stem}.layer2.1_nonlocal.png", tmp_path / f"{video.stem}.layer2.1_nonlocal.gif"
+    assert f"wrote {png} and {gif}" in out
+    # the block sees 2 time steps of the 4-frame, 32 x 32 clip: 2 panels of 64 x 64 (gap 6), arrows + 3 heat rows
+    assert Image.open(png).size == (2 * 64 + 6, 4 * 64 + 3 * 6)
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 4 and animation.size == (64, 64)
+    assert len(re.findall(r"\d+,\d+,\d+", out)) == 3
+
+
+def test_given_queries_are_drawn_at_their_cells(setup, tmp_path, capsys) -> None:
+    folder, video = setup
+    argv = ["explain", str(video), "--model", str(folder), "--out", str(tmp_path), "--queries", "3,31,0", "0,5,9"]
+    assert main([*argv, "--block", "layer3.1_nonlocal", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    # layer3.1 sees a 2 x 2 x 2 grid of the 4 x 32 x 32 clip: cells are 2 frames x 16 x 16 pixels, shown by centre
+    assert "block layer3.1_nonlocal; queries (t,y,x in the model's input): 3,24,8, 1,8,8" in out
+    assert (tmp_path / f"{video.stem}.layer3.1_nonlocal.png").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--block", "layer4.1_nonlocal"], "no non-local block 'layer4.1_nonlocal'"),
+        (["--queries", "9,0,0"], "outside the input of shape (4, 32, 32)"),
+        (["--queries", "1,2"], "a query needs 3 coordinates t,y,x"),
+    ],
+)
+def test_errors_are_one_line(setup, tmp_path, extra, message, capsys) -> None:
+    folder, video = setup
+    assert main(["explain", str(video), "--model", str(folder), "--out", str(tmp_path), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nlzoo explain: error:") and message in err and "Traceback" not in err
+
+
+def test_an_image_for_a_video_model_is_refused(setup, tmp_path, capsys) -> None:
+    folder, _ = setup
+    Image.new("RGB", (40, 40)).save(tmp_path / "frame.png")
+    assert main(["explain", str(tmp_path / "frame.png"), "--model", str(folder), "--out", str(tmp_path)]) == 2
+    assert "is a video model: give a video file" in capsys.readouterr().err
+
+
+def test_an_image_through_a_2d_model_gives_one_column_and_no_animation(tmp_path) -> None:
+    import numpy as np
+    import torch
+
+    from nlzoo.cli.explain import write_attention_maps
+    from nlzoo.models import create_timm_nonlocal
+    from nlzoo.zoo import DataConfig, ModelConfig
+
+    model = create_timm_nonlocal("resnet18", nonlocal_after=["layer3.0"], num_classes=3).eval()
+    config = DataConfig(crop_size=(64, 64), crop_pct=0.8)  # short side 80, centre 64 x 64 crop
+    model.nlzoo_config = ModelConfig("resnet18_nl", "image-classification", 3, config)
+    pixels = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.jpg")
+    with torch.no_grad():
+        result = write_attention_maps(model, tmp_path / "photo.jpg", tmp_path, num_queries=2, panel_height=80)
+    assert result.gif is None and result.block == "layer3.0_nonlocal"
+    assert Image.open(result.png).size == (80, 3 * 80 + 2 * 6)
+    assert all(len(q) == 2 and min(q) >= 0 and max(q) < 64 for q in result.queries)

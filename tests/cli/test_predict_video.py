@@ -1,0 +1,62 @@
+"""``nlzoo predict-video``: top-k labels with scores that are the view-averaged softmax of the model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from nlzoo.cli import main
+from nlzoo.cli.inputs import read_video_views
+from tests.cli.tiny import TINY_DATA, write_model, write_videos
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[torch.nn.Module, Path, Path]:
+    root = tmp_path_factory.mktemp("predict")
+    model = write_model(root / "model")
+    return model, root / "model", write_videos(root / "data", count=1)[0]
+
+
+def _rows(text: str) -> list[tuple[int, str, float]]:
+    cells = re.findall(r"│\s*\d+\s*│\s*(\d+)\s*│\s*(\w+)\s*│\s*([\d.]+)", text)
+    return [(int(c), name, float(s)) for c, name, s in cells]
+
+
+def test_scores_are_the_mean_softmax_over_the_requested_views(setup, capsys: pytest.CaptureFixture[str]) -> None:
+    model, folder, video = setup
+    assert main(["predict-video", str(video), "--model", str(folder), "--views", "2x3", "--device", "cpu"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    views = read_video_views(video, TINY_DATA, num_clips=2, num_crops=3)
+    assert views.shape == (6, 3, 4, 32, 32)
+    with torch.no_grad():
+        expected = model(views).softmax(-1).mean(0)
+    assert [r[0] for r in rows] == expected.argsort(descending=True).tolist()  # both classes, best first
+    assert [r[1] for r in rows] == [("different_colour", "same_colour")[i] for i in expected.argsort(descending=True)]
+    assert [r[2] for r in rows] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-4)
+
+
+def test_default_views_come_from_the_model_and_top_k_limits_rows(setup, capsys: pytest.CaptureFixture[str]) -> None:
+    _, folder, video = setup
+    assert main(["predict-video", str(video), "--model", str(folder), "--top-k", "1", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "2x3 views" in out and len(_rows(out)) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["missing.mp4", "--model", "{folder}"], "missing.mp4: file not found"),
+        (["{video}", "--model", "c2d_r18_nl.kinetics400"], "unknown tag 'kinetics400'"),
+        (["{video}", "--model", "i3d_r50_nl.kinetics400"], "nlzoo convert"),
+    ],
+)
+def test_errors_are_one_line_with_a_hint(setup, argv, message, capsys: pytest.CaptureFixture[str]) -> None:
+    _, folder, video = setup
+    argv = [a.format(folder=folder, video=video) for a in argv]
+    assert main(["predict-video", *argv, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.startswith("nlzoo predict-video: error:")
