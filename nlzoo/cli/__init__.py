@@ -19,6 +19,7 @@ from .. import __version__
 COMMANDS: dict[str, str] = {
     "convert": "convert",
     "models": "models",
+    "export": "export",
     "push": "push",
     "predict-video": "predict_video",
     "predict-image": "predict_image",
@@ -47,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"Lightning CLI: {name} a task from a recipe (--config)", add_help=False)
     for name in COMMANDS:
         module = _command(name)
-        module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
+        command = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(command)
+        # Also accepted after the command name; SUPPRESS keeps the top-level value when it is absent here.
+        command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

@@ -19,6 +19,7 @@ from ..data.clip_sampling import uniform_clips
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
+from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, load
 from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
 
@@ -32,15 +33,19 @@ def default_device() -> str:
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
     """A model with weights, in eval mode on ``device``.
 
-    ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag`` or a bare architecture (then its default
-    tag): a network without weights would only predict noise.
+    ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (then its default
+    tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
 
     Raises:
         ValueError: the architecture has no pretrained tag.
         FileNotFoundError: the weights must be converted first (the message says how).
     """
-    is_folder = name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir()
-    model = load(name) if is_folder else load(name, pretrained=True)
+    if name.endswith(".ckpt"):
+        model = model_from_checkpoint(name)
+    elif name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir():
+        model = load(name)
+    else:
+        model = load(name, pretrained=True)
     return model.to(device).eval()
 
 

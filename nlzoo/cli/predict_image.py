@@ -18,6 +18,7 @@ from torch import nn
 from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
 from ..models.pose_codec import decode_to_image, flip_test
 from ..models.skeleton import Skeleton, default_skeleton
+from ..tasks.export import model_from_checkpoint
 from ..zoo import load
 from ..zoo.config import DataConfig
 
@@ -67,15 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
-    if name.endswith(".ckpt"):
-        from ..tasks.pose import PoseEstimator
-
-        if not Path(name).is_file():
-            raise FileNotFoundError(f"checkpoint {name} does not exist")
-        # the checkpoint holds every weight: never fetch the initial (e.g. ImageNet) weights again
-        model = PoseEstimator.load_from_checkpoint(name, map_location="cpu", pretrained=False).model
-    else:
-        model = load(name)
+    model = model_from_checkpoint(name) if name.endswith(".ckpt") else load(name)
     config = getattr(model, "nlzoo_config", None)
     if config is None or config.task != "pose-estimation":
         task = config.task if config is not None else "unknown"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "classify a video: top-5 labels with scores, averaged over multi-view testing (10 clips x 3 crops)"
 
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ValueError("--top-k and --batch-size must be >= 1")
+    if not Path(args.video).is_file():  # before loading (and perhaps downloading) a model
+        raise FileNotFoundError(f"video {args.video} does not exist")
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):
         model = load_for_inference(args.model, device=args.device)

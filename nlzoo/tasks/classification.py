@@ -22,6 +22,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
 from ..zoo import DataConfig, load
+from .model_config import record_data_config, restore_data_config, save_data_config
 from .optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler, param_groups
 from .rng_state import capture_rng_state, restore_rng_state
 
@@ -234,12 +235,18 @@ class ClassificationTask(pl.LightningModule):
                 module.eval()
         return self
 
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        record_data_config(self.model, datamodule)  # a saved model states the clips/crops it was trained on
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[RNG_KEY] = capture_rng_state()
+        save_data_config(self.model, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Applied when training resumes, after anything the restart itself draws (e.g. a sanity check).
         self._resume_rng = checkpoint.get(RNG_KEY)
+        restore_data_config(self.model, checkpoint)
 
     def on_train_epoch_start(self) -> None:
         if self._resume_rng is not None:

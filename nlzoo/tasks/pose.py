@@ -16,9 +16,10 @@ from torch import nn
 
 from ..models.pose_codec import decode_to_image, flip_test
 from ..models.skeleton import Skeleton, default_skeleton
-from ..zoo import DataConfig, ModelConfig, load
+from ..zoo import load
 from .metrics.oks import CocoKeypointAP
 from .metrics.pck import HeatmapPCK
+from .model_config import record_data_config, restore_data_config, save_data_config
 
 
 def joints_mse_loss(heatmaps: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
@@ -96,10 +97,7 @@ class PoseEstimator(pl.LightningModule):
     def setup(self, stage: str) -> None:
         """Take the skeleton, the evaluation ground truth and the crop settings from the data module."""
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
-        crops = getattr(datamodule, "data_config", None)
-        config = getattr(self.model, "nlzoo_config", None)
-        if isinstance(crops, Mapping) and isinstance(config, ModelConfig):
-            config.data_config = config.data_config.replace(**crops)  # saved with the model and checkpoints
+        record_data_config(self.model, datamodule)  # saved with the model and checkpoints
         skeleton = getattr(datamodule, "skeleton", None)
         if isinstance(skeleton, Skeleton):
             if skeleton.num_joints != self.hparams.num_joints:
@@ -116,15 +114,11 @@ class PoseEstimator(pl.LightningModule):
             self.test_oks.set_ground_truth(ground_truth)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        config = getattr(self.model, "nlzoo_config", None)
-        if isinstance(config, ModelConfig):
-            checkpoint["nlzoo_data_config"] = config.data_config.to_dict()
+        save_data_config(self.model, checkpoint)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the crop size and normalisation the model was trained with."""
-        config = getattr(self.model, "nlzoo_config", None)
-        if isinstance(config, ModelConfig) and "nlzoo_data_config" in checkpoint:
-            config.data_config = DataConfig.from_dict(checkpoint["nlzoo_data_config"])
+        restore_data_config(self.model, checkpoint)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)

@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+import nlzoo
 from nlzoo.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,7 +51,7 @@ def test_every_recipe_parses(recipe: Path, capsys: pytest.CaptureFixture[str]) -
 def test_print_config_resolves_interpolation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "--config", str(RECIPE), "--print_config"]) == 0
     data = yaml.safe_load(capsys.readouterr().out)["data"]["init_args"]
-    assert data["data_config"]["test_scale"] == data["data_config"]["crop_size"][0] == 64
+    assert data["data_config"]["test_scale"] == data["data_config"]["crop_size"][0] == 32
 
 
 def test_fit_then_test_from_the_recipe(tmp_path: Path) -> None:
@@ -65,6 +66,21 @@ def test_fit_then_test_from_the_recipe(tmp_path: Path) -> None:
     assert hparams["num_classes"] == 2 and hparams["label_names"] == ["different_colour", "same_colour"]  # linked
 
     assert main(["test", "--config", str(RECIPE), *_tiny_overrides(tmp_path), "--ckpt_path", str(last)]) == 0
+
+    # The trained network exports as a model folder that states the clips it was trained on, not the defaults.
+    assert main(["export", str(last), str(tmp_path / "folder")]) == 0
+    exported = nlzoo.load(tmp_path / "folder")
+    cfg = exported.nlzoo_config
+    assert (cfg.data_config.num_frames, cfg.data_config.sampling_rate, cfg.data_config.crop_size) == (4, 2, (32, 32))
+    assert cfg.label_names == ["different_colour", "same_colour"]
+    weights = torch.load(last, weights_only=True)["state_dict"]
+    torch.testing.assert_close(exported.fc.weight, weights["model.fc.weight"])
+
+
+def test_export_refuses_a_checkpoint_without_a_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save({"state_dict": {}, "hyper_parameters": {}}, tmp_path / "plain.ckpt")
+    assert main(["export", str(tmp_path / "plain.ckpt"), str(tmp_path / "out")]) == 2
+    assert "does not say which task trained it" in capsys.readouterr().err
 
 
 def test_user_errors_print_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
