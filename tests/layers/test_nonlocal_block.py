@@ -76,6 +76,26 @@ def test_dot_product_takes_both_orders() -> None:
         torch.testing.assert_close(block(x), reference_forward(block, x), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("instantiation", ["embedded_gaussian", "gaussian"])
+def test_softmax_forms_take_both_paths(instantiation: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fused SDPA when the affinity would outgrow q, k and v; plain matmuls when it would not (e.g. res4)."""
+    calls = []
+    real = torch.nn.functional.scaled_dot_product_attention
+    monkeypatch.setattr(
+        torch.nn.functional, "scaled_dot_product_attention", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    for channels, shape, fused in [(8, (1, 8, 4, 8, 8), True), (64, (1, 64, 1, 4, 4), False)]:
+        block = _activate(NonLocalBlock(channels, dims=3, instantiation=instantiation, subsample=False))
+        x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        block = block.double()
+        calls.clear()
+        out = block(x)
+        assert bool(calls) == fused
+        torch.testing.assert_close(out, reference_forward(block, x), rtol=1e-10, atol=1e-10)
+        grad = torch.autograd.grad(out.square().sum(), x)[0]
+        torch.testing.assert_close(grad, torch.autograd.grad(reference_forward(block, x).square().sum(), x)[0])
+
+
 class _LargestTensor(TorchDispatchMode):
     """Records the largest tensor any aten op produces (forward and backward)."""
 

@@ -2,7 +2,8 @@
 
 Both compute ``y_i = sum_j softmax_j(s * q_i . k_j) v_j`` through
 :func:`torch.nn.functional.scaled_dot_product_attention`, whose fused kernels (CPU flash, CUDA
-flash / memory-efficient) never hold the N x M affinity in memory.
+flash / memory-efficient) never hold the N x M affinity in memory -- unless that affinity is no larger than
+q, k and v themselves (N M <= (N + M) d), where two plain matmuls are faster at the same memory bound.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ class _SoftmaxPairwise(PairwiseFunction):
         raise NotImplementedError
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        n, m, e, d = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+        if n * m <= (n + m) * max(e, d):
+            # The affinity is no larger than the embeddings themselves (few positions, wide channels, e.g. res4):
+            # plain matmuls are the faster exact form there and the memory stays O((N + M) d).
+            return torch.softmax(self.softmax_scale * (q @ k.transpose(-1, -2)), dim=-1) @ v
         # Fused kernels need one head dim for q, k and v; zero-padding the narrower side is exact
         # (zeros add nothing to q.k and produce output columns we drop).
-        e, d = q.shape[-1], v.shape[-1]
         if e < d:
             q, k = F.pad(q, (0, d - e)), F.pad(k, (0, d - e))
         elif d < e:
