@@ -4,8 +4,9 @@ For each instantiation at the paper's shapes (res3 / res4 of an 8x8 R50 video mo
 (1,2,2) subsampling, and a 2D 56x56 map) this measures forward+backward time (median) and peak memory of
 nlzoo's block against a reference block built from the SAME 1x1 convs and norm, whose pairwise step is
 written the way mmcv / pytorchvideo / PySlowFast / timm write it (bmm + softmax over a materialised
-affinity; repeat + cat for concatenation). Each (case, implementation) runs in its own subprocess so the
-peak memory (max RSS growth on CPU, max allocated on CUDA) belongs to that run alone.
+affinity; repeat + cat for concatenation). Peak memory (max RSS growth on CPU, max allocated on CUDA)
+is measured in a fresh subprocess per (case, implementation), so it belongs to that run alone; times come from
+one subprocess per case that interleaves the two implementations' steps, so a drifting machine hurts both alike.
 
     python benchmarks/nonlocal_block.py [--quick] [--json] [--device cuda --dtype bfloat16]
 
@@ -128,57 +129,61 @@ def reference_bytes(case: Case, instantiation: str, dtype: torch.dtype) -> float
     return case.batch * width * s["N"] * s["M"] * per
 
 
-# ---- One measurement (runs in a subprocess) --------------------------------------------------------
-def measure(case: Case, instantiation: str, impl: str, device: str, dtype: torch.dtype, repeats: int) -> dict:
+# ---- Measurements (each runs in its own subprocess) --------------------------------------------------
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _setup(case: Case, instantiation: str, impl: str, device: str, dtype: torch.dtype):
+    """A block, its input, and one forward+backward step; libraries warmed up on a small input first."""
     block = build(case, instantiation, impl, device, dtype)
     x = torch.randn(case.batch, case.channels, *case.positions, device=device, dtype=dtype, requires_grad=True)
-
-    def step() -> None:
-        block(x).float().square().mean().backward()
-
-    def sync() -> None:
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-
-    # Warm up the libraries (thread pools, kernel selection) on a small input so the peak below is the step's.
     small = [max(2, s // 4) for s in case.positions]
     block(torch.randn(case.batch, case.channels, *small, device=device, dtype=dtype)).sum().backward()
-    block.zero_grad(set_to_none=True)
+
+    def step() -> None:
+        block.zero_grad(set_to_none=True)
+        x.grad = None
+        block(x).float().square().mean().backward()
+
+    return step
+
+
+def measure_memory(case: Case, instantiation: str, impl: str, device: str, dtype: torch.dtype) -> dict:
+    """Peak memory of one step: max RSS growth on CPU (one process per measurement), max allocated on CUDA."""
+    step = _setup(case, instantiation, impl, device, dtype)
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step()
-        sync()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        step()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    times = []
+        _sync(device)
+        return {"peak_bytes": torch.cuda.max_memory_allocated() - base}
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    step()
+    return {"peak_bytes": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, 0)}
+
+
+def measure_time(
+    case: Case, instantiation: str, impls: list[str], device: str, dtype: torch.dtype, repeats: int
+) -> dict:
+    """Median step time of each implementation, their steps interleaved so that a machine whose speed drifts
+    (shared cores, frequency changes) affects both sides alike."""
+    steps = {impl: _setup(case, instantiation, impl, device, dtype) for impl in impls}
+    times: dict[str, list[float]] = {impl: [] for impl in impls}
     for _ in range(repeats):
-        block.zero_grad(set_to_none=True)
-        x.grad = None
-        sync()
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    return {"time_s": statistics.median(times), "peak_bytes": max(peak, 0)}
+        for impl, step in steps.items():
+            _sync(device)
+            start = time.perf_counter()
+            step()
+            _sync(device)
+            times[impl].append(time.perf_counter() - start)
+    return {impl: statistics.median(values) for impl, values in times.items()}
 
 
-def run_isolated(args: argparse.Namespace, case_index: int, instantiation: str, impl: str) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--_one",
-        f"{case_index},{instantiation},{impl}",
-        "--device",
-        args.device,
-        "--dtype",
-        args.dtype,
-        "--repeats",
-        str(args.repeats),
-    ] + (["--quick"] if args.quick else [])
+def run_isolated(args: argparse.Namespace, mode: str, spec: str) -> dict:
+    cmd = [sys.executable, __file__, mode, spec, "--device", args.device, "--dtype", args.dtype]
+    cmd += ["--repeats", str(args.repeats)] + (["--quick"] if args.quick else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=os.environ)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
@@ -208,30 +213,37 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated instantiations")
-    parser.add_argument("--_one", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--_memory", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--_time", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     dtype = getattr(torch, args.dtype)
     cases = QUICK_CASES if args.quick else CASES
-    if args._one:
-        index, instantiation, impl = args._one.split(",")
-        print(json.dumps(measure(cases[int(index)], instantiation, impl, args.device, dtype, args.repeats)))
+    if args._memory:
+        index, instantiation, impl = args._memory.split(",")
+        print(json.dumps(measure_memory(cases[int(index)], instantiation, impl, args.device, dtype)))
+        return
+    if args._time:
+        index, instantiation, *impls = args._time.split(",")
+        print(json.dumps(measure_time(cases[int(index)], instantiation, impls, args.device, dtype, args.repeats)))
         return
     chosen = [i for i in INSTANTIATIONS if not args.only or i in args.only.split(",")]
     rows = []
     for index, case in enumerate(cases):
         for inst in chosen:
-            ours = run_isolated(args, index, inst, "nlzoo")
-            note = ""
-            if reference_bytes(case, inst, dtype) > MAX_REFERENCE_BYTES:
-                ref = {
-                    "error": f"reference skipped: its affinity tensor alone is "
-                    f"{reference_bytes(case, inst, dtype) / 1e9:.0f} GB"
-                }
+            skip_reference = reference_bytes(case, inst, dtype) > MAX_REFERENCE_BYTES
+            impls = ["nlzoo"] if skip_reference else ["nlzoo", "reference"]
+            timed = run_isolated(args, "--_time", ",".join([str(index), inst, *impls]))
+            ours = {"time_s": timed.get("nlzoo"), **run_isolated(args, "--_memory", f"{index},{inst},nlzoo")}
+            if skip_reference:
+                size = reference_bytes(case, inst, dtype) / 1e9
+                ref = {"error": f"reference skipped: its affinity tensor alone is {size:.0f} GB"}
             else:
-                ref = run_isolated(args, index, inst, "reference")
-            for label, res in (("nlzoo", ours), ("reference", ref)):
-                if "error" in res:
-                    note += f"{label}: {res['error']} "
+                ref = {"time_s": timed.get("reference"), **run_isolated(args, "--_memory", f"{index},{inst},reference")}
+            note = " ".join(
+                f"{label}: {res['error']}"
+                for label, res in (("time", timed), ("nlzoo", ours), ("reference", ref))
+                if "error" in res
+            )
             ideal = macs(case, inst, "reference") / macs(case, inst, "nlzoo")
             t_ours, t_ref = ours.get("time_s"), ref.get("time_s")
             m_ours, m_ref = ours.get("peak_bytes"), ref.get("peak_bytes")
