@@ -1,5 +1,6 @@
 """Data: video, image folders and COCO keypoints; decoding, transforms, datasets, data modules, synthetic data."""
 
+from .classification_datamodule import ClassificationDataModule, default_num_workers, model_data_config
 from .coco_keypoints import CocoKeypointsDataModule, TopDownPoseDataset
 from .image_dataset import (
     IMAGE_EXTENSIONS,
@@ -17,7 +18,7 @@ from .synthetic_datamodule import SyntheticVideoDataModule
 from .synthetic_image_datamodule import SyntheticImageDataModule
 from .synthetic_images import SyntheticImageSpec, ensure_synthetic_images, write_synthetic_images
 from .synthetic_pose import SyntheticPoseDataModule, generate_synthetic_pose
-from .video_datamodule import VideoDataModule, default_num_workers, model_data_config
+from .video_datamodule import VideoDataModule
 from .video_dataset import (
     MultiViewVideoDataset,
     SkippedVideoWarning,
@@ -30,6 +31,7 @@ from .video_sources import VideoItem, read_label_names, read_list_file, scan_cla
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "ClassificationDataModule",
     "CocoKeypointsDataModule",
     "EpochSampler",
     "ImageDecodeError",

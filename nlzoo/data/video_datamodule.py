@@ -8,56 +8,19 @@ model folder); without it, the LightningModule being trained provides it (its ``
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
-import torch
-from pytorch_lightning.accelerators import CUDAAccelerator
-from torch.utils.data import DataLoader
-
-from ..zoo import DataConfig, get_entry
-from ..zoo.registry import split_tag
-from .samplers import EpochSampler
+from ..zoo import DataConfig
+from .classification_datamodule import ClassificationDataModule
 from .video_dataset import MultiViewVideoDataset, VideoClipDataset, collate_clips, collate_views
-from .video_sources import VideoItem, infer_num_classes, read_label_names, read_list_file, scan_class_folders
+from .video_sources import VideoItem, infer_num_classes, read_list_file, scan_class_folders
 
 
-def model_data_config(model: str) -> DataConfig:
-    """The data config of a registry name (``arch`` or ``arch.tag``) or a saved model folder.
-
-    Raises:
-        ValueError: a Hub name (its config is only known once downloaded: let the task provide it).
-        KeyError: an unknown architecture or tag.
-    """
-    if model.startswith("hf-hub:"):
-        raise ValueError(
-            f"data.model={model!r}: a Hub model's data config is read when the task loads it; leave data.model "
-            "unset so the data module takes the config from the task"
-        )
-    folder = Path(model.removeprefix("local-dir:"))
-    if folder.is_dir():
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"{folder} has no config.json; is it a folder written by nlzoo.save_pretrained?")
-        return DataConfig.from_dict(json.loads(config_file.read_text()).get("data_config", {}))
-    arch, tag = split_tag(model)
-    entry = get_entry(arch)
-    return entry.data_config.replace(**entry.tag(tag).data_config) if tag else entry.data_config
-
-
-def default_num_workers(devices: int = 1) -> int:
-    """Loader processes per device: the CPUs this process may use, shared by the devices, one left for the
-    main process, at most 8 (decoding scales with processes, not threads)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(0, min(8, cpus // max(devices, 1) - 1))
-
-
-class VideoDataModule(pl.LightningDataModule):
+class VideoDataModule(ClassificationDataModule):
     """Train / val / test video splits, each a ``<path> <label>`` list file or a class-folder tree.
 
     Training draws one random clip per video (random short-side scale, crop, flip); validation and test
@@ -105,29 +68,28 @@ class VideoDataModule(pl.LightningDataModule):
         backend: str = "pyav",
         seed: int | None = None,
     ) -> None:
-        super().__init__()
-        if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"batch sizes must be >= 1; got {batch_size} and {eval_batch_size}")
-        if seed is not None and seed < 0:
-            raise ValueError(f"seed must be >= 0; got {seed}")
-        self.splits = {"train": train, "val": val, "test": test}
-        self.root, self.multi_label, self.model = root, multi_label, model
-        self._label_names_arg, self._num_classes_arg = label_names, num_classes
-        self.data_config_overrides = dict(data_config or {})
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        super().__init__(
+            {"train": train, "val": val, "test": test},
+            label_names=label_names,
+            model=model,
+            data_config=data_config,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            num_workers=num_workers,
+            seed=seed,
+        )
+        self.root, self.multi_label = root, multi_label
+        self._num_classes_arg = num_classes
         self.val_views, self.test_views = tuple(val_views), (tuple(test_views) if test_views else None)
-        self.num_workers, self.backend, self.seed = num_workers, backend, seed
-        self.datasets: dict[str, VideoClipDataset | MultiViewVideoDataset] = {}
+        self.backend = backend
 
     # Classes --------------------------------------------------------------------------------------------
     @cached_property
     def label_names(self) -> list[str] | None:
         """Class names in index order, if known."""
-        names = self._label_names_arg
-        if isinstance(names, str):
-            return read_label_names(names)
+        names = self.given_label_names()
         if names is not None:
-            return list(names)
+            return names
         train = self.splits["train"]
         if train is not None and Path(train).is_dir():
             return scan_class_folders(train)[1]
@@ -147,40 +109,12 @@ class VideoDataModule(pl.LightningDataModule):
             return infer_num_classes(self._items("train", None))
         raise ValueError("the number of classes is unknown: give label_names, num_classes or a training split")
 
-    # Data config ------------------------------------------------------------------------------------------
-    def resolve_data_config(self) -> DataConfig:
-        """The model's data config with ``data_config`` overrides applied."""
-        if self.model is not None:
-            base = model_data_config(self.model)
-        else:
-            module = self.trainer.lightning_module if self.trainer is not None else None
-            base = getattr(module, "data_config", None)
-            if base is None:
-                raise ValueError(
-                    "no data config: pass model='<registry name or folder>' to the data module, or train a "
-                    "LightningModule with a data_config (nlzoo tasks have one)"
-                )
-        overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in self.data_config_overrides.items()}
-        try:
-            return base.replace(**overrides)
-        except TypeError:
-            known = sorted(DataConfig.__dataclass_fields__)
-            raise ValueError(f"unknown data_config keys {sorted(overrides)}; known: {known}") from None
+    # Datasets -------------------------------------------------------------------------------------------
+    predict_hint = "use `nlzoo test` or `nlzoo predict-video`"
+    collate_train = staticmethod(collate_clips)
+    collate_eval = staticmethod(collate_views)
 
-    # Lightning hooks --------------------------------------------------------------------------------------
-    def setup(self, stage: str | None = None) -> None:
-        config = self.resolve_data_config()
-        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(stage or "fit", ())
-        if stage == "predict":
-            raise ValueError("VideoDataModule has no predict split; use `nlzoo test` or `nlzoo predict-video`")
-        for split in wanted:
-            if self.splits[split] is None:
-                if split == "val":
-                    continue
-                raise ValueError(f"stage {stage!r} needs the {split!r} split; set data.{split}")
-            self.datasets[split] = self._dataset(split, config)
-
-    def _dataset(self, split: str, config: DataConfig) -> VideoClipDataset | MultiViewVideoDataset:
+    def build_dataset(self, split: str, config: DataConfig) -> VideoClipDataset | MultiViewVideoDataset:
         items = self._items(split, self.num_classes)
         common = {"config": config, "num_classes": self.num_classes, "multi_label": self.multi_label}
         if split == "train":
@@ -199,48 +133,6 @@ class VideoDataModule(pl.LightningDataModule):
             items = read_list_file(source, root=self.root, num_classes=num_classes)
         _check_some_exist(items, source)
         return items
-
-    def _seed(self) -> int:
-        return self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
-
-    def _loader_settings(self) -> dict[str, Any]:
-        devices = self.trainer.num_devices if self.trainer is not None else 1
-        workers = default_num_workers(devices) if self.num_workers is None else self.num_workers
-        on_gpu = self.trainer is not None and isinstance(self.trainer.accelerator, CUDAAccelerator)
-        return {
-            "num_workers": workers,
-            "pin_memory": on_gpu,
-            "persistent_workers": workers > 0,
-            # Each iterator draws its workers' base seed from this generator, not from torch's global one,
-            # so loading data never shifts the global stream (dropout) and resumed runs replay it exactly.
-            "generator": torch.Generator().manual_seed(self._seed()),
-        }
-
-    def train_dataloader(self) -> DataLoader:
-        dataset = self.datasets["train"]
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=EpochSampler(len(dataset), seed=self._seed()),
-            collate_fn=collate_clips,
-            drop_last=len(dataset) >= self.batch_size,
-            **self._loader_settings(),
-        )
-
-    def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.datasets[split],
-            batch_size=self.eval_batch_size,
-            shuffle=False,
-            collate_fn=collate_views,
-            **self._loader_settings(),
-        )
-
-    def val_dataloader(self) -> DataLoader | list:
-        return self._eval_loader("val") if "val" in self.datasets else []
-
-    def test_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
 
 
 def _check_some_exist(items: Sequence[VideoItem], source: str, probe: int = 8) -> None:

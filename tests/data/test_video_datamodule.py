@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from nlzoo.data import VideoDataModule, default_num_workers, model_data_config
-from nlzoo.zoo import get_entry, load, save_pretrained
+from nlzoo.data import VideoDataModule
 
 from .video_files import write_numbered_video
 
@@ -79,12 +78,7 @@ def test_wrong_root_fails_early(tree: Path) -> None:
         data.setup("fit")
 
 
-def test_data_config_sources(tree: Path, tmp_path: Path) -> None:
-    entry = get_entry("i3d_r50_nl")
-    assert model_data_config("i3d_r50_nl") == entry.data_config
-    assert model_data_config("i3d_r50_nl.imagenet") == entry.data_config
-    folder = save_pretrained(load("c2d_r18", num_classes=3), tmp_path / "saved")
-    assert model_data_config(str(folder)) == get_entry("c2d_r18").data_config
+def test_data_config_overrides(tree: Path) -> None:
     data = VideoDataModule(
         str(tree / "train"), model="i3d_r18", data_config={"num_frames": 16, "crop_size": [112, 112]}
     )
@@ -94,13 +88,3 @@ def test_data_config_sources(tree: Path, tmp_path: Path) -> None:
         VideoDataModule(str(tree / "train"), model="i3d_r18", data_config={"frames": 16}).resolve_data_config()
     with pytest.raises(ValueError, match="no data config"):
         VideoDataModule(str(tree / "train")).resolve_data_config()
-
-
-def test_default_workers_leave_a_core_for_the_main_process() -> None:
-    assert 0 <= default_num_workers() <= 8
-    assert default_num_workers(devices=10_000) == 0
-
-
-def test_hub_models_leave_the_data_config_to_the_task() -> None:
-    with pytest.raises(ValueError, match="leave data.model unset"):
-        model_data_config("hf-hub:someone/i3d")
