@@ -114,7 +114,7 @@ class DemoSettings:
 
     def task(self, model: str) -> VideoClassifier:
         """The LightningModule training ``model`` (a registry name) with the demo's schedule."""
-        from ..data.synthetic import LABEL_NAMES
+        from ..data.synthetic_common import LABEL_NAMES
         from ..tasks import VideoClassifier
 
         return VideoClassifier(

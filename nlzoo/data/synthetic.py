@@ -27,34 +27,18 @@ real data. Generation is deterministic given the spec (byte-identical files) and
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
 
-LABEL_NAMES = ("different_colour", "same_colour")
-SPLITS = ("train", "val", "test")
-PALETTE = (
-    (230, 40, 40),  # red
-    (40, 200, 60),  # green
-    (50, 80, 240),  # blue
-    (230, 220, 40),  # yellow
-    (220, 50, 220),  # magenta
-    (40, 220, 220),  # cyan
-    (240, 140, 20),  # orange
-    (140, 60, 230),  # violet
-)
-FORMAT_VERSION = 1
+from .synthetic_common import PALETTE, SPLITS, SplitSpec, ensure_dataset, write_dataset
 
 
 @dataclass(frozen=True)
-class SyntheticVideoSpec:
+class SyntheticVideoSpec(SplitSpec):
     """What to generate (recorded in ``meta.json`` so a different spec is never silently reused).
 
     Args:
@@ -94,12 +78,6 @@ class SyntheticVideoSpec:
             raise ValueError(f"size {self.size} leaves no room for two {self.object_size}px objects and the margin")
         if min(self.num_train, self.num_val, self.num_test) < 0 or self.num_train < 1:
             raise ValueError("video counts must be >= 0, with at least one training video")
-
-    def count(self, split: str) -> int:
-        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "size": list(self.size), "format_version": FORMAT_VERSION}
 
 
 def render_video(spec: SyntheticVideoSpec, rng: np.random.Generator, *, same: bool) -> np.ndarray:
@@ -161,28 +139,20 @@ def write_synthetic_videos(root: str | os.PathLike[str], spec: SyntheticVideoSpe
     Raises:
         FileExistsError: ``root`` already exists.
     """
-    root = Path(root)
-    if root.exists():
-        raise FileExistsError(f"{root} already exists; remove it or choose another root")
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for split_id, split in enumerate(SPLITS):
-        n = spec.count(split)
-        (tmp / "videos" / split).mkdir(parents=True)
-        split_rng = np.random.default_rng([spec.seed, split_id])
-        labels = split_rng.permutation(np.arange(n) % 2)  # balanced classes
-        lines = []
-        for i, label in enumerate(labels):
-            rng = np.random.default_rng([spec.seed, split_id, i])
-            name = f"videos/{split}/{i:05d}.mp4"
-            write_mp4(tmp / name, render_video(spec, rng, same=bool(label)), fps=spec.fps)
-            lines.append(f"{name} {int(label)}\n")
-        (tmp / f"{split}.txt").write_text("".join(lines))
-    (tmp / "labels.txt").write_text("".join(f"{name}\n" for name in LABEL_NAMES))
-    (tmp / "meta.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, root)
-    return root
+
+    def fill(tmp: Path) -> None:
+        for split_id, split in enumerate(SPLITS):
+            (tmp / "videos" / split).mkdir(parents=True)
+            labels = np.random.default_rng([spec.seed, split_id]).permutation(np.arange(spec.count(split)) % 2)
+            lines = []
+            for i, label in enumerate(labels):
+                rng = np.random.default_rng([spec.seed, split_id, i])
+                name = f"videos/{split}/{i:05d}.mp4"
+                write_mp4(tmp / name, render_video(spec, rng, same=bool(label)), fps=spec.fps)
+                lines.append(f"{name} {int(label)}\n")
+            (tmp / f"{split}.txt").write_text("".join(lines))
+
+    return write_dataset(root, spec, fill)
 
 
 def ensure_synthetic_videos(root: str | os.PathLike[str], spec: SyntheticVideoSpec) -> Path:
@@ -191,14 +161,4 @@ def ensure_synthetic_videos(root: str | os.PathLike[str], spec: SyntheticVideoSp
     Raises:
         ValueError: ``root`` holds something else (another spec, or no ``meta.json``).
     """
-    root = Path(root)
-    if not root.exists():
-        return write_synthetic_videos(root, spec)
-    meta = root / "meta.json"
-    found = json.loads(meta.read_text()) if meta.is_file() else None
-    if found != spec.to_dict():
-        raise ValueError(
-            f"{root} exists but was not generated with this spec (meta.json {'differs' if found else 'missing'}); "
-            "remove it or choose another root"
-        )
-    return root
+    return ensure_dataset(root, spec, write_synthetic_videos)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .synthetic import LABEL_NAMES, SyntheticVideoSpec, ensure_synthetic_videos
+from .synthetic import SyntheticVideoSpec, ensure_synthetic_videos
+from .synthetic_common import LABEL_NAMES
 from .video_datamodule import VideoDataModule
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .image_folder import ImageFolderDataModule
-from .synthetic import LABEL_NAMES
+from .synthetic_common import LABEL_NAMES
 from .synthetic_images import SyntheticImageSpec, ensure_synthetic_images
 
 

@@ -20,24 +20,18 @@ data. Generation is deterministic given the spec (byte-identical files) and fast
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from .synthetic import LABEL_NAMES, PALETTE, SPLITS
-
-FORMAT_VERSION = 1
+from .synthetic_common import LABEL_NAMES, PALETTE, SPLITS, SplitSpec, ensure_dataset, write_dataset
 
 
 @dataclass(frozen=True)
-class SyntheticImageSpec:
+class SyntheticImageSpec(SplitSpec):
     """What to generate (recorded in ``meta.json`` so a different spec is never silently reused).
 
     Args:
@@ -75,12 +69,6 @@ class SyntheticImageSpec:
             raise ValueError(f"size {self.size} is too small for two {self.corner}px corner regions")
         if min(self.num_train, self.num_val, self.num_test) < 0 or self.num_train < 1:
             raise ValueError("image counts must be >= 0, with at least one training image")
-
-    def count(self, split: str) -> int:
-        return {"train": self.num_train, "val": self.num_val, "test": self.num_test}[split]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "size": list(self.size), "format_version": FORMAT_VERSION}
 
 
 def render_image(spec: SyntheticImageSpec, rng: np.random.Generator, *, same: bool) -> np.ndarray:
@@ -122,25 +110,18 @@ def write_synthetic_images(root: str | os.PathLike[str], spec: SyntheticImageSpe
     Raises:
         FileExistsError: ``root`` already exists.
     """
-    root = Path(root)
-    if root.exists():
-        raise FileExistsError(f"{root} already exists; remove it or choose another root")
-    tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    for split_id, split in enumerate(SPLITS):
-        for name in LABEL_NAMES:
-            (tmp / split / name).mkdir(parents=True)
-        n = spec.count(split)
-        labels = np.random.default_rng([spec.seed, split_id]).permutation(np.arange(n) % 2)
-        for i, label in enumerate(labels):
-            rng = np.random.default_rng([spec.seed, split_id, i])
-            pixels = render_image(spec, rng, same=bool(label))
-            Image.fromarray(pixels).save(tmp / split / LABEL_NAMES[label] / f"{i:05d}.png", format="PNG")
-    (tmp / "labels.txt").write_text("".join(f"{name}\n" for name in LABEL_NAMES))
-    (tmp / "meta.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, root)
-    return root
+
+    def fill(tmp: Path) -> None:
+        for split_id, split in enumerate(SPLITS):
+            for name in LABEL_NAMES:
+                (tmp / split / name).mkdir(parents=True)
+            labels = np.random.default_rng([spec.seed, split_id]).permutation(np.arange(spec.count(split)) % 2)
+            for i, label in enumerate(labels):
+                rng = np.random.default_rng([spec.seed, split_id, i])
+                pixels = render_image(spec, rng, same=bool(label))
+                Image.fromarray(pixels).save(tmp / split / LABEL_NAMES[label] / f"{i:05d}.png", format="PNG")
+
+    return write_dataset(root, spec, fill)
 
 
 def ensure_synthetic_images(root: str | os.PathLike[str], spec: SyntheticImageSpec) -> Path:
@@ -149,14 +130,4 @@ def ensure_synthetic_images(root: str | os.PathLike[str], spec: SyntheticImageSp
     Raises:
         ValueError: ``root`` holds something else (another spec, or no ``meta.json``).
     """
-    root = Path(root)
-    if not root.exists():
-        return write_synthetic_images(root, spec)
-    meta = root / "meta.json"
-    found = json.loads(meta.read_text()) if meta.is_file() else None
-    if found != spec.to_dict():
-        raise ValueError(
-            f"{root} exists but was not generated with this spec (meta.json {'differs' if found else 'missing'}); "
-            "remove it or choose another root"
-        )
-    return root
+    return ensure_dataset(root, spec, write_synthetic_images)

@@ -13,7 +13,7 @@ import nlzoo
 from nlzoo.cli import main
 from nlzoo.cli.demo import DemoSettings
 from nlzoo.cli.lightning import build_cli
-from nlzoo.data.synthetic import LABEL_NAMES
+from nlzoo.data.synthetic_common import LABEL_NAMES
 
 RECIPE = Path(__file__).parents[2] / "recipes" / "video" / "synthetic_c2d_r18_nl.yaml"
 

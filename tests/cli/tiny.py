@@ -8,7 +8,7 @@ import torch
 
 import nlzoo
 from nlzoo.data import SyntheticVideoSpec, write_synthetic_videos
-from nlzoo.data.synthetic import LABEL_NAMES
+from nlzoo.data.synthetic_common import LABEL_NAMES
 from nlzoo.layers import nonlocal_blocks
 from nlzoo.zoo import DataConfig
 

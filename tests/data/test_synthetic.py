@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nlzoo.data import SyntheticVideoDataModule, SyntheticVideoSpec, ensure_synthetic_videos, write_synthetic_videos
-from nlzoo.data.synthetic import PALETTE, render_video
+from nlzoo.data.synthetic import render_video
+from nlzoo.data.synthetic_common import PALETTE
 
 SPEC = SyntheticVideoSpec(num_train=6, num_val=2, num_test=2, num_frames=8)
 
