@@ -23,14 +23,12 @@ import argparse
 import json
 import platform
 import resource
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
+from timing import median_seconds
 from torch import nn
 
 PAIRS = {"r50": ("resnet50", "resnet50_nl"), "r18": ("resnet18", "resnet18_nl")}
@@ -38,24 +36,6 @@ MODES = ("infer", "train")
 
 
 # ---- one measurement (runs in a subprocess) ------------------------------------------------------------
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _median_seconds(fn: Callable[[], Any], *, repeats: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(name: str, mode: str, *, size: int, batch: int, repeats: int, device: str) -> dict[str, Any]:
     """Time and peak memory of ``mode`` ("infer" at batch 1, "train" at ``batch``) for registry model ``name``."""
     import nlzoo
@@ -91,7 +71,7 @@ def measure(name: str, mode: str, *, size: int, batch: int, repeats: int, device
         base = torch.cuda.memory_allocated(dev)
     else:
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
-    seconds = _median_seconds(step, repeats=repeats, warmup=2, device=dev)
+    seconds = median_seconds(step, repeats=repeats, warmup=2, device=dev)
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated(dev) - base
     else:

@@ -23,24 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
+
+from timing import median_seconds
 
 REPO = "nlzoo-bench/model"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: page cache, lazy imports
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def warm_hub_cache(folder: Path, hf_home: Path) -> None:
@@ -93,7 +82,7 @@ def main() -> None:
             "hf-hub": lambda: nlzoo.load(f"hf-hub:{REPO}@{COMMIT}"),
             "build+copy": build_and_copy,
         }
-        times = {label: median_seconds(fn, repeats) for label, fn in cases.items()}
+        times = {label: median_seconds(fn, repeats=repeats) for label, fn in cases.items()}
     size_mb = sum(t.numel() * t.element_size() for t in state_dict.values()) / 1e6
     print(f"{name}: {size_mb:.0f} MB of weights, median of {repeats}, {torch.get_num_threads()} threads")
     print(f"{'case':<12}{'seconds':>10}{'x torch.load':>14}")

@@ -25,12 +25,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timing import median_seconds, sync
 from torch import nn
 
 import nlzoo
@@ -41,24 +41,6 @@ PAIRS = {"r50": ("i3d_r50", "i3d_r50_nl"), "r18": ("i3d_r18", "i3d_r18_nl")}
 
 
 # ---- timing ----------------------------------------------------------------------------------------
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def median_seconds(fn: Callable[[], Any], *, repeats: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def matmul_peak_gflops(device: torch.device, *, size: int, repeats: int) -> float:
     """The best fp32 GEMM rate of two back ends: ``torch.mm`` (MKL/cuBLAS) and the same product as a 1x1
     convolution (oneDNN/cuDNN). On AMD CPUs MKL's sgemm trails oneDNN, so ``mm`` alone would understate the
@@ -84,11 +66,11 @@ class _BlockTimer:
             self.handles.append(block.register_forward_hook(self._leave))
 
     def _enter(self, module: nn.Module, args: Any) -> None:
-        _sync(self.device)
+        sync(self.device)
         self._start = time.perf_counter()
 
     def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
-        _sync(self.device)
+        sync(self.device)
         self.seconds += time.perf_counter() - self._start
 
     def remove(self) -> None:
@@ -105,10 +87,10 @@ def nonlocal_time_share(model: nn.Module, x: torch.Tensor, *, repeats: int, devi
             model(x)
             for _ in range(repeats):
                 timer.seconds = 0.0
-                _sync(device)
+                sync(device)
                 start = time.perf_counter()
                 model(x)
-                _sync(device)
+                sync(device)
                 shares.append(timer.seconds / (time.perf_counter() - start))
     finally:
         timer.remove()

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
+from timing import sync
 
 from nlzoo.layers import NonLocalBlock
 from nlzoo.layers.pairwise import PairwiseFunction
@@ -130,11 +131,6 @@ def reference_bytes(case: Case, instantiation: str, dtype: torch.dtype) -> float
 
 
 # ---- Measurements (each runs in its own subprocess) --------------------------------------------------
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def _setup(case: Case, instantiation: str, impl: str, device: str, dtype: torch.dtype):
     """A block, its input, and one forward+backward step; libraries warmed up on a small input first."""
     block = build(case, instantiation, impl, device, dtype)
@@ -157,7 +153,7 @@ def measure_memory(case: Case, instantiation: str, impl: str, device: str, dtype
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         step()
-        _sync(device)
+        sync(device)
         return {"peak_bytes": torch.cuda.max_memory_allocated() - base}
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     step()
@@ -173,10 +169,10 @@ def measure_time(
     times: dict[str, list[float]] = {impl: [] for impl in impls}
     for _ in range(repeats):
         for impl, step in steps.items():
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             step()
-            _sync(device)
+            sync(device)
             times[impl].append(time.perf_counter() - start)
     return {impl: statistics.median(values) for impl, values in times.items()}
 
