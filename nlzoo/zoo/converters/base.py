@@ -21,6 +21,17 @@ from .reading import Container, is_array
 
 Rule = tuple[str, Callable[[re.Match[str]], str]]
 
+#: A BatchNorm entry's name in PyTorch checkpoints (a regex group for the rules).
+BN_ENTRY = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
+#: Bottleneck branch letters (Caffe2 / PySlowFast / pytorchvideo ``a, b, c``) to torchvision's ``conv1..3``.
+BRANCH_CONV = {"a": "1", "b": "2", "c": "3"}
+
+
+def stage_layer(stage: str) -> str:
+    """The paper's stage numbers (Caffe2 ``res2..res5``, PySlowFast ``s2..s5``) -> nlzoo's ``layer1..layer4``."""
+    return f"layer{int(stage) - 1}"
+
+
 _SHOW = 12
 
 

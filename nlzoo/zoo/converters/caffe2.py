@@ -25,16 +25,10 @@ in its own PyTorch net (padding 1), the architecture default.
 
 from __future__ import annotations
 
-from .base import SourceFormat
+from .base import BRANCH_CONV, SourceFormat, stage_layer
 
 _BN = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
 _PARAM = {"w": "weight", "b": "bias"}
-_CONV = {"a": "1", "b": "2", "c": "3"}
-
-
-def _layer(res: str) -> str:
-    """Caffe2 ``res2..res5`` (and ``nonlocal_conv3/4``) -> nlzoo ``layer1..layer4``."""
-    return f"layer{int(res) - 1}"
 
 
 CAFFE2 = SourceFormat(
@@ -46,18 +40,21 @@ CAFFE2 = SourceFormat(
     rules=(
         (r"conv1_w", lambda m: "conv1.weight"),
         (r"res_conv1_bn_(s|b|rm|riv)", lambda m: f"bn1.{_BN[m[1]]}"),
-        (r"res([2-5])_(\d+)_branch2([abc])_w", lambda m: f"{_layer(m[1])}.{m[2]}.conv{_CONV[m[3]]}.weight"),
+        (r"res([2-5])_(\d+)_branch2([abc])_w", lambda m: f"{stage_layer(m[1])}.{m[2]}.conv{BRANCH_CONV[m[3]]}.weight"),
         (
             r"res([2-5])_(\d+)_branch2([abc])_bn_(s|b|rm|riv)",
-            lambda m: f"{_layer(m[1])}.{m[2]}.bn{_CONV[m[3]]}.{_BN[m[4]]}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}.bn{BRANCH_CONV[m[3]]}.{_BN[m[4]]}",
         ),
-        (r"res([2-5])_(\d+)_branch1_w", lambda m: f"{_layer(m[1])}.{m[2]}.downsample.0.weight"),
-        (r"res([2-5])_(\d+)_branch1_bn_(s|b|rm|riv)", lambda m: f"{_layer(m[1])}.{m[2]}.downsample.1.{_BN[m[3]]}"),
+        (r"res([2-5])_(\d+)_branch1_w", lambda m: f"{stage_layer(m[1])}.{m[2]}.downsample.0.weight"),
+        (r"res([2-5])_(\d+)_branch1_bn_(s|b|rm|riv)", lambda m: f"{stage_layer(m[1])}.{m[2]}.downsample.1.{_BN[m[3]]}"),
         (
             r"nonlocal_conv([2-5])_(\d+)_(theta|phi|g|out)_(w|b)",
-            lambda m: f"{_layer(m[1])}.{m[2]}_nonlocal.conv_{m[3]}.{_PARAM[m[4]]}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}_nonlocal.conv_{m[3]}.{_PARAM[m[4]]}",
         ),
-        (r"nonlocal_conv([2-5])_(\d+)_bn_(s|b|rm|riv)", lambda m: f"{_layer(m[1])}.{m[2]}_nonlocal.norm.{_BN[m[3]]}"),
+        (
+            r"nonlocal_conv([2-5])_(\d+)_bn_(s|b|rm|riv)",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}_nonlocal.norm.{_BN[m[3]]}",
+        ),
         (r"pred_(w|b)", lambda m: f"fc.{_PARAM[m[1]]}"),
     ),
     ignore=(r".*_momentum", r"lr", r"model_iter"),

@@ -28,9 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import IMAGENET_MEAN, IMAGENET_STD
-from .base import SourceFormat
+from .base import BN_ENTRY, SourceFormat
 
-_BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 _BLOCK = r"backbone\.layer([1-4])\.(\d+)"
 _NL = r"backbone\.layer[1-4]\.\d+\.non_local_block\."
 
@@ -54,11 +53,11 @@ MMACTION2 = SourceFormat(
     signature=r"backbone\.conv1\.conv\.weight",
     rules=(
         (r"backbone\.conv1\.conv\.weight", lambda m: "conv1.weight"),
-        (rf"backbone\.conv1\.bn\.{_BN}", lambda m: f"bn1.{m[1]}"),
+        (rf"backbone\.conv1\.bn\.{BN_ENTRY}", lambda m: f"bn1.{m[1]}"),
         (rf"{_BLOCK}\.conv([123])\.conv\.weight", lambda m: f"layer{m[1]}.{m[2]}.conv{m[3]}.weight"),
-        (rf"{_BLOCK}\.conv([123])\.bn\.{_BN}", lambda m: f"layer{m[1]}.{m[2]}.bn{m[3]}.{m[4]}"),
+        (rf"{_BLOCK}\.conv([123])\.bn\.{BN_ENTRY}", lambda m: f"layer{m[1]}.{m[2]}.bn{m[3]}.{m[4]}"),
         (rf"{_BLOCK}\.downsample\.conv\.weight", lambda m: f"layer{m[1]}.{m[2]}.downsample.0.weight"),
-        (rf"{_BLOCK}\.downsample\.bn\.{_BN}", lambda m: f"layer{m[1]}.{m[2]}.downsample.1.{m[3]}"),
+        (rf"{_BLOCK}\.downsample\.bn\.{BN_ENTRY}", lambda m: f"layer{m[1]}.{m[2]}.downsample.1.{m[3]}"),
         (
             rf"{_BLOCK}\.non_local_block\.(theta|phi|g)(?:\.0)?\.conv\.(weight|bias)",
             lambda m: f"layer{m[1]}.{m[2]}_nonlocal.conv_{m[3]}.{m[4]}",
@@ -67,7 +66,7 @@ MMACTION2 = SourceFormat(
             rf"{_BLOCK}\.non_local_block\.conv_out\.conv\.weight",
             lambda m: f"layer{m[1]}.{m[2]}_nonlocal.conv_out.weight",
         ),
-        (rf"{_BLOCK}\.non_local_block\.conv_out\.bn\.{_BN}", lambda m: f"layer{m[1]}.{m[2]}_nonlocal.norm.{m[3]}"),
+        (rf"{_BLOCK}\.non_local_block\.conv_out\.bn\.{BN_ENTRY}", lambda m: f"layer{m[1]}.{m[2]}_nonlocal.norm.{m[3]}"),
         (
             rf"{_BLOCK}\.non_local_block\.concat_project\.conv\.weight",
             lambda m: f"layer{m[1]}.{m[2]}_nonlocal.pairwise.weight",

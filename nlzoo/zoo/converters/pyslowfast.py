@@ -19,17 +19,10 @@ from typing import Any
 
 import yaml
 
-from .base import ConversionError, SourceFormat
+from .base import BN_ENTRY, BRANCH_CONV, ConversionError, SourceFormat, stage_layer
 
-_BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
-_CONV = {"a": "1", "b": "2", "c": "3"}
 _INSTANTIATIONS = {"softmax": "embedded_gaussian", "dot_product": "dot_product"}
 _ARCHS = ("c2d", "i3d")  # the "_nopool" variants and slow/slowfast nets have no nlzoo counterpart
-
-
-def _layer(stage: str) -> str:
-    """PySlowFast ``s2..s5`` -> nlzoo ``layer1..layer4``."""
-    return f"layer{int(stage) - 1}"
 
 
 def nonlocal_settings_from_cfg(payload: Any) -> dict[str, Any]:
@@ -65,24 +58,27 @@ PYSLOWFAST = SourceFormat(
     signature=r"s1\.pathway0_stem\.conv\.weight",
     rules=(
         (r"s1\.pathway0_stem\.conv\.weight", lambda m: "conv1.weight"),
-        (rf"s1\.pathway0_stem\.bn\.{_BN}", lambda m: f"bn1.{m[1]}"),
+        (rf"s1\.pathway0_stem\.bn\.{BN_ENTRY}", lambda m: f"bn1.{m[1]}"),
         (
             r"s([2-5])\.pathway0_res(\d+)\.branch2\.([abc])\.weight",
-            lambda m: f"{_layer(m[1])}.{m[2]}.conv{_CONV[m[3]]}.weight",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}.conv{BRANCH_CONV[m[3]]}.weight",
         ),
         (
-            rf"s([2-5])\.pathway0_res(\d+)\.branch2\.([abc])_bn\.{_BN}",
-            lambda m: f"{_layer(m[1])}.{m[2]}.bn{_CONV[m[3]]}.{m[4]}",
+            rf"s([2-5])\.pathway0_res(\d+)\.branch2\.([abc])_bn\.{BN_ENTRY}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}.bn{BRANCH_CONV[m[3]]}.{m[4]}",
         ),
-        (r"s([2-5])\.pathway0_res(\d+)\.branch1\.weight", lambda m: f"{_layer(m[1])}.{m[2]}.downsample.0.weight"),
-        (rf"s([2-5])\.pathway0_res(\d+)\.branch1_bn\.{_BN}", lambda m: f"{_layer(m[1])}.{m[2]}.downsample.1.{m[3]}"),
+        (r"s([2-5])\.pathway0_res(\d+)\.branch1\.weight", lambda m: f"{stage_layer(m[1])}.{m[2]}.downsample.0.weight"),
+        (
+            rf"s([2-5])\.pathway0_res(\d+)\.branch1_bn\.{BN_ENTRY}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}.downsample.1.{m[3]}",
+        ),
         (
             r"s([2-5])\.pathway0_nonlocal(\d+)\.(conv_theta|conv_phi|conv_g|conv_out)\.(weight|bias)",
-            lambda m: f"{_layer(m[1])}.{m[2]}_nonlocal.{m[3]}.{m[4]}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}_nonlocal.{m[3]}.{m[4]}",
         ),
         (
-            rf"s([2-5])\.pathway0_nonlocal(\d+)\.(?:bn|norm)\.{_BN}",
-            lambda m: f"{_layer(m[1])}.{m[2]}_nonlocal.norm.{m[3]}",
+            rf"s([2-5])\.pathway0_nonlocal(\d+)\.(?:bn|norm)\.{BN_ENTRY}",
+            lambda m: f"{stage_layer(m[1])}.{m[2]}_nonlocal.norm.{m[3]}",
         ),
         (r"head\.projection\.(weight|bias)", lambda m: f"fc.{m[1]}"),
     ),

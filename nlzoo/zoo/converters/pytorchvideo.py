@@ -10,10 +10,8 @@ global pool at 8x224x224), so no architecture setting changes; no hub model has 
 
 from __future__ import annotations
 
-from .base import SourceFormat
+from .base import BN_ENTRY, BRANCH_CONV, SourceFormat
 
-_BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
-_CONV = {"a": "1", "b": "2", "c": "3"}
 _STAGE = {"1": "layer1", "3": "layer2", "4": "layer3", "5": "layer4"}  # blocks.2 is the parameter-free pool
 
 PYTORCHVIDEO = SourceFormat(
@@ -24,21 +22,21 @@ PYTORCHVIDEO = SourceFormat(
     signature=r"blocks\.0\.conv\.weight",
     rules=(
         (r"blocks\.0\.conv\.weight", lambda m: "conv1.weight"),
-        (rf"blocks\.0\.norm\.{_BN}", lambda m: f"bn1.{m[1]}"),
+        (rf"blocks\.0\.norm\.{BN_ENTRY}", lambda m: f"bn1.{m[1]}"),
         (
             r"blocks\.([1345])\.res_blocks\.(\d+)\.branch2\.conv_([abc])\.weight",
-            lambda m: f"{_STAGE[m[1]]}.{m[2]}.conv{_CONV[m[3]]}.weight",
+            lambda m: f"{_STAGE[m[1]]}.{m[2]}.conv{BRANCH_CONV[m[3]]}.weight",
         ),
         (
-            rf"blocks\.([1345])\.res_blocks\.(\d+)\.branch2\.norm_([abc])\.{_BN}",
-            lambda m: f"{_STAGE[m[1]]}.{m[2]}.bn{_CONV[m[3]]}.{m[4]}",
+            rf"blocks\.([1345])\.res_blocks\.(\d+)\.branch2\.norm_([abc])\.{BN_ENTRY}",
+            lambda m: f"{_STAGE[m[1]]}.{m[2]}.bn{BRANCH_CONV[m[3]]}.{m[4]}",
         ),
         (
             r"blocks\.([1345])\.res_blocks\.(\d+)\.branch1_conv\.weight",
             lambda m: f"{_STAGE[m[1]]}.{m[2]}.downsample.0.weight",
         ),
         (
-            rf"blocks\.([1345])\.res_blocks\.(\d+)\.branch1_norm\.{_BN}",
+            rf"blocks\.([1345])\.res_blocks\.(\d+)\.branch1_norm\.{BN_ENTRY}",
             lambda m: f"{_STAGE[m[1]]}.{m[2]}.downsample.1.{m[3]}",
         ),
         (r"blocks\.6\.proj\.(weight|bias)", lambda m: f"fc.{m[1]}"),
