@@ -180,5 +180,28 @@ def build_model(
     return target(**{**arch_args, **overrides})
 
 
+def register_variant(
+    name: str,
+    target: Callable[..., nn.Module],
+    arch_args: Mapping[str, Any],
+    *,
+    doc: str,
+    module: str,
+    task: str,
+    data_config: DataConfig,
+    tags: Iterable[PretrainedTag] = (),
+    classifier: str | None = "fc",
+) -> Callable[..., nn.Module]:
+    """Register ``name`` as ``target`` with fixed ``arch_args`` (a family's generated variants, like timm's
+    ``resnet50`` over ``ResNet``) and return its builder, named and documented as if written by hand."""
+
+    def builder(**model_args: Any) -> nn.Module:
+        return build_model(name, target, arch_args, model_args)
+
+    builder.__name__ = builder.__qualname__ = name
+    builder.__doc__, builder.__module__ = doc, module
+    return register_model(task=task, data_config=data_config, tags=tags, classifier=classifier)(builder)
+
+
 def _natural_key(name: str) -> list[Any]:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]

@@ -29,7 +29,7 @@ from torch import nn
 from ...models.resnet3d import nonlocal_positions
 from ...models.timm_nl import create_timm_nonlocal
 from ..config import DataConfig, PretrainedTag
-from ..registry import build_model, register_model
+from ..registry import build_model, register_model, register_variant
 from .sources import TimmWeights
 
 TIMM_ENTRY = "timm_nonlocal"
@@ -128,21 +128,20 @@ def _make_entry(arch: str, kind: str) -> None:
     after = placement(depth, kind)
     arch_args: dict[str, Any] = {"timm_name": arch, "nonlocal_after": after}
 
-    def builder(**model_args: Any) -> nn.Module:
-        return build_model(name, create_timm_nonlocal, arch_args, model_args)
-
-    builder.__name__ = builder.__qualname__ = name
     what = f"with {len(after)} non-local blocks" if after else "as in timm"
-    builder.__doc__ = (
-        f"timm's {title} {what}, ImageNet-1k weights from timm.\n\n"
-        f"Non-local blocks after: {', '.join(after) or 'none'}. Arguments: NonLocalBlock settings as "
-        "nonlocal_args={...}, placement as nonlocal_after=[...], anything else goes to timm.create_model."
-    )
-    builder.__module__ = __name__
     tag_list = [timm_tag(f"{arch}.{t}", with_nonlocal=bool(after)) for t in tags]
-    default = DataConfig(**tag_list[0].data_config)
-    register_model(task="image-classification", data_config=default, tags=tag_list)(builder)
-    globals()[name] = builder
+    globals()[name] = register_variant(
+        name,
+        create_timm_nonlocal,
+        arch_args,
+        doc=f"timm's {title} {what}, ImageNet-1k weights from timm.\n\n"
+        f"Non-local blocks after: {', '.join(after) or 'none'}. Arguments: NonLocalBlock settings as "
+        "nonlocal_args={...}, placement as nonlocal_after=[...], anything else goes to timm.create_model.",
+        module=__name__,
+        task="image-classification",
+        data_config=DataConfig(**tag_list[0].data_config),
+        tags=tag_list,
+    )
 
 
 for _arch in _ARCHS:

@@ -18,7 +18,7 @@ from torch import nn
 
 from ...models.pose import TopDownPoseModel
 from ..config import IMAGENET_MEAN, IMAGENET_STD, DataConfig, PretrainedTag, WeightSource
-from ..registry import build_model, register_model
+from ..registry import register_variant
 from .sources import TimmWeights
 
 COCO_TOPDOWN_256X192 = DataConfig(crop_size=(256, 192), mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -77,25 +77,21 @@ def _make_entry(depth: int, placement: str) -> None:
     if placement == "nl_head":
         arch["head_nonlocal_after"] = (0, 1, 2)
 
-    def builder(**model_args: Any) -> nn.Module:
-        return build_model(name, TopDownPoseModel, arch, model_args)
-
     blocks = ", ".join(arch.get("nonlocal_after", ())) or "none"
     head = ", ".join(f"deconv stage {i}" for i in arch.get("head_nonlocal_after", ())) or "none"
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (
-        f"SimpleBaseline ResNet-{depth} top-down pose model"
+    globals()[name] = register_variant(
+        name,
+        TopDownPoseModel,
+        arch,
+        doc=f"SimpleBaseline ResNet-{depth} top-down pose model"
         f"{' with non-local blocks' if placement != 'none' else ''} (256x192 -> 64x48 heatmaps).\n\n"
-        f"Non-local blocks in the backbone after: {blocks}; in the head after: {head}."
-    )
-    builder.__module__ = __name__
-    register_model(
+        f"Non-local blocks in the backbone after: {blocks}; in the head after: {head}.",
+        module=__name__,
         task="pose-estimation",
         data_config=COCO_TOPDOWN_256X192,
         tags=[_imagenet_tag(depth)],
         classifier="head.final_layer",
-    )(builder)
-    globals()[name] = builder
+    )
 
 
 for _depth in _LAYER3_BLOCKS:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from ...models.resnet3d import ResNet3d, nonlocal_positions
 from ..config import KINETICS_MEAN, KINETICS_STD, DataConfig, PretrainedTag
-from ..registry import build_model, register_model
+from ..registry import register_variant
 from .resnet3d_tags import KINETICS_TAGS
 from .sources import TimmWeights
 
@@ -62,18 +60,17 @@ def _make_entry(temporal: str, depth: int, placement: str) -> None:
     blocks = len(arch["nonlocal_after"])
     what = {"none": "baseline", "nl": f"with {blocks} non-local blocks", "nl10": f"with {blocks} non-local blocks"}
 
-    def builder(**model_args: Any) -> nn.Module:
-        return build_model(name, ResNet3d, arch, model_args)
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = (
-        f"{temporal.upper()} ResNet-{depth} {what[placement]} (Wang et al., CVPR 2018).\n\n"
-        f"Non-local blocks after: {', '.join(arch['nonlocal_after']) or 'none'}."
+    globals()[name] = register_variant(
+        name,
+        ResNet3d,
+        arch,
+        doc=f"{temporal.upper()} ResNet-{depth} {what[placement]} (Wang et al., CVPR 2018).\n\n"
+        f"Non-local blocks after: {', '.join(arch['nonlocal_after']) or 'none'}.",
+        module=__name__,
+        task="video-classification",
+        data_config=KINETICS_8X8,
+        tags=[_imagenet_tag(depth), *KINETICS_TAGS.get(name, ())],
     )
-    builder.__module__ = __name__
-    tags = [_imagenet_tag(depth), *KINETICS_TAGS.get(name, ())]
-    register_model(task="video-classification", data_config=KINETICS_8X8, tags=tags)(builder)
-    globals()[name] = builder
 
 
 for _temporal in ("c2d", "i3d"):

@@ -21,7 +21,7 @@ from ...models.torchvision_video import (
     TorchvisionVideoResNet,
 )
 from ..config import PretrainedTag
-from ..registry import build_model, register_model
+from ..registry import register_variant
 from .sources import TorchvisionWeights
 
 _LICENSE = "bsd-3-clause (torchvision); Kinetics-400 terms may apply"
@@ -79,23 +79,19 @@ def _make_entry(name: str, with_nonlocal: bool) -> None:
     placement = _NONLOCAL[cls] if with_nonlocal else ()
     arch = {**base_args, "nonlocal_after": placement}
 
-    def builder(**model_args: Any) -> nn.Module:
-        return build_model(full_name, cls, arch, model_args)
-
-    builder.__name__ = builder.__qualname__ = full_name
     what = f"with {len(placement)} non-local blocks" if with_nonlocal else "as in torchvision"
-    builder.__doc__ = (
-        f"torchvision's {title} {what}, Kinetics-400 weights from torchvision.\n\n"
-        f"Non-local blocks after: {', '.join(placement) or 'none'} (every other block of the middle stages)."
-    )
-    builder.__module__ = __name__
-    register_model(
+    globals()[full_name] = register_variant(
+        full_name,
+        cls,
+        arch,
+        doc=f"torchvision's {title} {what}, Kinetics-400 weights from torchvision.\n\n"
+        f"Non-local blocks after: {', '.join(placement) or 'none'} (every other block of the middle stages).",
+        module=__name__,
         task="video-classification",
         data_config=source.data_config(),
         tags=[_kinetics_tag(source, with_nonlocal)],
         classifier=classifier,
-    )(builder)
-    globals()[full_name] = builder
+    )
 
 
 for _name in _ARCHS:
