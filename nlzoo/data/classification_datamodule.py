@@ -94,7 +94,8 @@ class ClassificationDataModule(pl.LightningDataModule):
         return model_data_config(model)
 
     def build_dataset(self, split: str, config: DataConfig) -> Dataset:
-        raise NotImplementedError
+        """The dataset of ``split`` (``"train"``, ``"val"`` or ``"test"``) prepared with ``config``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement build_dataset(split, config)")
 
     collate_train: Callable[[list], Any]
     collate_eval: Callable[[list], Any]
