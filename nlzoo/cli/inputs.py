@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 from ..data.clip_sampling import uniform_clips
+from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
+from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, load
 from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 def default_device() -> str:
@@ -31,7 +31,8 @@ def default_device() -> str:
 
 
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
-    """A model with weights, in eval mode on ``device``.
+    """A model with weights, in eval mode on ``device``; video networks in channels-last layout (faster,
+    see :mod:`nlzoo.models.memory_format`).
 
     ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (then its default
     tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
@@ -46,7 +47,8 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
         model = load(name)
     else:
         model = load(name, pretrained=True)
-    return model.to(device).eval()
+    model = model.to(device).eval()
+    return to_channels_last(model) if has_3d_convs(model) else model
 
 
 def parse_views(text: str) -> tuple[int, int]:

@@ -21,6 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
+from ..models.memory_format import has_3d_convs, to_channels_last
 from ..zoo import DataConfig, load
 from .model_config import record_data_config, restore_data_config, save_data_config
 from .optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler, param_groups
@@ -60,6 +61,8 @@ class ClassificationTask(pl.LightningModule):
         milestones: epochs at which ``"step"`` multiplies the rate by ``gamma``.
         gamma: step decay factor.
         min_lr_factor: final multiplier of the cosine schedule.
+        channels_last: keep the network's weights in channels-last layouts (faster convolutions, see
+            :mod:`nlzoo.models.memory_format`). Default: on for networks with 3D convolutions.
     """
 
     input_key: ClassVar[str] = "input"
@@ -87,6 +90,7 @@ class ClassificationTask(pl.LightningModule):
         milestones: list[float] | None = None,
         gamma: float = 0.1,
         min_lr_factor: float = 0.0,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
@@ -95,6 +99,10 @@ class ClassificationTask(pl.LightningModule):
         if label_names is not None and num_classes is not None and len(label_names) != num_classes:
             raise ValueError(f"{len(label_names)} label names for num_classes={num_classes}")
         self.model = _build_network(model, num_classes, pretrained, model_args or {})
+        if channels_last is None:
+            channels_last = has_3d_convs(self.model)
+        if channels_last:
+            to_channels_last(self.model)
         self.num_classes = int(self.model.num_classes)
         self.label_names = list(label_names) if label_names is not None else None
         config = getattr(self.model, "nlzoo_config", None)

@@ -139,3 +139,9 @@ def test_data_module_takes_the_data_config_from_the_task(synthetic_root: str) ->
     trainer = pl.Trainer(max_steps=1, limit_val_batches=1, **trainer_args())
     trainer.fit(task, data)  # 8 frames every 8th come from i3d_r18's config, sizes from the overrides
     assert data.datasets["train"].config.num_frames == 8 and data.datasets["train"].config.sampling_rate == 8
+
+
+def test_video_networks_train_channels_last_unless_asked_not_to() -> None:
+    conv = VideoClassifier("c2d_r18", num_classes=3).model.conv1.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
+    assert VideoClassifier("c2d_r18", num_classes=3, channels_last=False).model.conv1.weight.is_contiguous()
