@@ -15,7 +15,7 @@ Parameters and FLOPs are counted on the meta device (no weights are allocated or
 GFLOPs: one forward pass on one input of the shown size; a multiply-add counts 2 (papers often quote
 multiply-adds, half of this)."""
 
-# How each tag status shows: available weights load now; convertible ones need `nlzoo convert` first.
+# How each tag status shows: available weights load as they are; convertible ones are converted on first load.
 STATUS_MARK = {"available": ("", "green"), "convertible": (" (convert)", "yellow"), "unavailable": (" (n/a)", "dim")}
 
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         "GFLOPs: one forward pass at the input shown (T x H x W or H x W); a multiply-add counts 2. "
         "Tags: plain = weights load now (nlzoo.load('NAME.TAG')); (convert) = published elsewhere, "
-        "run `nlzoo convert` first; (n/a) = not published.",
+        "downloaded and converted on first load (or by `nlzoo convert`); (n/a) = not published.",
         highlight=False,
     )
     return 0

@@ -16,7 +16,8 @@ REGENERATE = "python -m nlzoo.zoo.checkpoints > checkpoints.md"
 STATUS = {
     "published": "nlzoo's own weights on the Hugging Face Hub, pinned to a commit and checked against their sha256",
     "available (third-party weights)": "fetched from their publisher (e.g. timm on the Hub) and adapted on load",
-    "ready to convert": "a published checkpoint exists; `nlzoo convert` turns it into a model folder",
+    "ready to convert": "a published checkpoint exists; `nlzoo.load` downloads and converts it on first use "
+    "(or `nlzoo convert` by hand); nlzoo hosts no copy",
     "not available": "no weights exist yet",
     "no pretrained weights": "the architecture has no tags (random initialisation only)",
 }

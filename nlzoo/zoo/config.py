@@ -76,8 +76,9 @@ class WeightSource(Protocol):
 class PretrainedTag:
     """One set of weights for an architecture (``arch.tag``), with its provenance and reported results.
 
-    ``status``: ``"available"`` (``source`` can fetch it), ``"convertible"`` (a published checkpoint exists
-    and ``nlzoo convert`` turns it into a folder, but nlzoo hosts no copy yet) or ``"unavailable"``.
+    ``status``: ``"available"`` (``source`` can fetch it), ``"convertible"`` (a published checkpoint exists at
+    ``origin_url``; loading downloads and converts it, or ``nlzoo convert`` does by hand, but nlzoo hosts no
+    copy yet) or ``"unavailable"``.
     ``partial`` lists key prefixes the source legitimately lacks (new non-local blocks on a plain
     backbone); those keep their identity initialisation.
     """

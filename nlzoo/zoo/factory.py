@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig, PretrainedTag
+from .converters.published import PublishedCheckpoint
 from .folder import read_folder
 from .hub import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
 from .registry import ModelEntry, get_entry, split_tag
@@ -231,13 +232,8 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
     full = f"{entry.name}.{tag.tag}"
     if tag.status == "available" and tag.source is not None:
         return tag.source
-    if tag.status == "convertible":
-        fmt = tag.origin_format or "<format>"
-        raise FileNotFoundError(
-            f"{full}: nlzoo does not host these weights yet. The published checkpoint is {tag.origin_url} "
-            f"(license: {tag.license}). Download it, then run `nlzoo convert --source {fmt} --model {full} "
-            f"CHECKPOINT OUT_DIR` and load OUT_DIR with nlzoo.load('OUT_DIR')."
-        )
+    if tag.status == "convertible" and tag.origin_url and tag.origin_format:
+        return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license)
     raise FileNotFoundError(f"{full}: no weights are available ({tag.notes or 'not published by anyone'})")
 
 

@@ -60,9 +60,9 @@ def test_kinetics_labels_are_in_the_sources_index_order() -> None:
     )
 
 
-def test_loading_a_convertible_tag_explains_how_to_convert() -> None:
+def test_loading_a_convertible_tag_offline_explains_how_to_convert(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"I3D_NLN_8x8_R50\.pkl.*nlzoo convert --source caffe2"):
-        nlzoo.load("i3d_r50_nl.kinetics400")
+        nlzoo.load("i3d_r50_nl.kinetics400", cache_dir=str(tmp_path), local_files_only=True)
 
 
 def test_a_published_file_converts_with_its_tags_settings(tmp_path: Path) -> None:
