@@ -89,7 +89,12 @@ class PublishedCheckpoint:
                     f"downloaded now ({err}). {self.manual_steps()}."
                 ) from err
             convert_checkpoint(self.fmt, self.name, download, work / "model")
-            os.replace(work / "model", folder)
+            try:
+                os.replace(work / "model", folder)
+            except OSError:
+                if not (folder / "model.safetensors").is_file():
+                    raise
+                # another process converted it meanwhile: keep theirs
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
