@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ..errors import ImageDecodeError
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
 
@@ -34,10 +35,6 @@ Sample = dict[str, Any]
 
 class SkippedImageWarning(UserWarning):
     """An image could not be read and was skipped."""
-
-
-class ImageDecodeError(OSError):
-    """An image file could not be opened or decoded (the message names the file)."""
 
 
 def read_image(path: str) -> Image.Image:

@@ -19,17 +19,10 @@ import av
 import numpy as np
 import torch
 
+from ..errors import VideoDecodeError
+
 # Frames between two wanted ones above which a reader seeks instead of decoding through the gap.
 SEEK_GAP = 32
-
-
-class VideoDecodeError(RuntimeError):
-    """A video that cannot be read (missing, empty, corrupt or truncated); datasets skip and count these."""
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"{os.fspath(path)}: {reason}")
-        self.path = os.fspath(path)
-        self.reason = reason
 
 
 class VideoReader(ABC):

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 
+from ..errors import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
 from .folder import CONFIG_NAME, WEIGHTS_NAME, file_sha256
 
 log = logging.getLogger("nlzoo")
@@ -28,18 +29,6 @@ OFFLINE_HINT = (
     "HF_HUB_OFFLINE=1; behind a firewall, set HF_ENDPOINT to a mirror before starting Python; or download the "
     "folder elsewhere and load it with nlzoo.load('path/to/folder')."
 )
-
-
-class HubUnavailableError(OSError):
-    """The Hub could not be reached (or offline mode is on) and the file is not in the cache."""
-
-
-class HubNotFoundError(FileNotFoundError):
-    """The Hub answered, but the repo, revision or file does not exist (or is private / gated)."""
-
-
-class ChecksumMismatchError(OSError):
-    """A downloaded or cached file does not have the sha256 it must have; it was evicted from the cache."""
 
 
 def split_revision(repo: str) -> tuple[str, str | None]:

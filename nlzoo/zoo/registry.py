@@ -16,16 +16,10 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from ..errors import UnknownNameError
 from .config import TASKS, DataConfig, PretrainedTag
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
-
-
-class UnknownNameError(KeyError):
-    """An unknown model or tag name (a KeyError whose message prints without quotes)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

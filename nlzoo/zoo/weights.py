@@ -14,13 +14,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..errors import CheckpointMismatchError
+
 log = logging.getLogger("nlzoo")
 
 _SHOW = 12
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint does not fit the model (missing, unexpected or mis-shaped keys)."""
 
 
 @dataclass

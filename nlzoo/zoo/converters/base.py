@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ...errors import ConversionError
 from .guess import guess_architecture
 from .reading import Container, is_array
 
@@ -33,10 +34,6 @@ def stage_layer(stage: str) -> str:
 
 
 _SHOW = 12
-
-
-class ConversionError(ValueError):
-    """A checkpoint cannot be converted as asked (wrong format, wrong model, or keys left over)."""
 
 
 @dataclass(frozen=True)

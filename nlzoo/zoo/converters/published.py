@@ -21,11 +21,9 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from ...errors import OriginUnavailableError
+
 log = logging.getLogger(__name__)
-
-
-class OriginUnavailableError(FileNotFoundError):
-    """A published checkpoint is neither converted in the cache nor downloadable now."""
 
 
 def converted_cache_root(cache_dir: str | None) -> Path:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from ...errors import UnsafeCheckpointError
 from .safe_pickle import RefusedGlobalError, load_pickle
 
 # The first object of a legacy (non-zip) torch.save file (torch/serialization.py MAGIC_NUMBER).
@@ -26,10 +27,6 @@ _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 WEIGHT_KEYS = ("model_state", "state_dict", "blobs")
 
 Container = Literal["torch", "pickle"]
-
-
-class UnsafeCheckpointError(ValueError):
-    """The file needs code execution to load (or is not a checkpoint); nlzoo refuses it."""
 
 
 @dataclass(frozen=True)
