@@ -2,7 +2,9 @@
 
 ``fit | validate | test | predict`` are the Lightning CLI (see :mod:`nlzoo.cli.lightning`); the zoo
 subcommands beside them each live in one module of this package exposing ``add_parser`` and ``run``.
-Errors from user input print as one line plus a hint (``--traceback`` shows the full trace).
+Errors a user can cause (:class:`nlzoo.errors.NlzooError`) print as one line and exit 2 (``--traceback`` or
+``NLZOO_TRACEBACK=1`` shows the trace); anything else is a bug and keeps its traceback (exit 1). Only this
+package's modules load for ``--help``: torch, Lightning and the zoo are imported when a command runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from types import ModuleType
 
 from .. import __version__
+from ..errors import NlzooError
 
 # Subcommand name -> module in this package (each defines HELP, add_arguments(parser) and run(args) -> int).
 COMMANDS: dict[str, str] = {
@@ -27,7 +30,6 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)
 
 
 def _command(name: str) -> ModuleType:
@@ -68,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(_command(args.command).run(args) or 0)
-    except USER_ERRORS as err:
+    except NlzooError as err:
         if args.traceback or os.environ.get("NLZOO_TRACEBACK"):
             raise
-        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        print(f"nlzoo {args.command}: error: {message}", file=sys.stderr)
-        print("(run with --traceback for details)", file=sys.stderr)
-        return 2
+        return report_user_error(args.command, err)
+
+
+def report_user_error(command: str, err: NlzooError) -> int:
+    """Print ``err`` as one line on stderr (the message says what to do) and return exit code 2."""
+    message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    print(f"nlzoo {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

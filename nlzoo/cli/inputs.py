@@ -7,7 +7,6 @@ transform as a one-frame clip.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
+from ..errors import ConfigError
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, load
@@ -49,14 +49,6 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
         model = load(name, pretrained=True)
     model = model.to(device).eval()
     return to_channels_last(model) if has_3d_convs(model) else model
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """``"10x3"`` -> (10, 3): temporal clips x spatial crops (an argparse type)."""
-    clips, sep, crops = text.lower().partition("x")
-    if not sep or not clips.isdigit() or not crops.isdigit() or int(clips) < 1 or int(crops) < 1:
-        raise argparse.ArgumentTypeError(f"views must look like CLIPSxCROPS, e.g. 10x3 or 1x1; got {text!r}")
-    return int(clips), int(crops)
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:
@@ -98,7 +90,7 @@ def read_image(path: str | os.PathLike[str], config: DataConfig) -> torch.Tensor
         with Image.open(path) as image:
             pixels = np.asarray(image.convert("RGB"))
     except UnidentifiedImageError as err:
-        raise ValueError(f"{path}: not an image Pillow can read ({err})") from None
+        raise ConfigError(f"{path}: not an image Pillow can read ({err})") from None
     short = round(min(config.crop_size) / (config.crop_pct or 1.0))
     transform = EvalViewTransform(config.replace(test_scale=config.test_scale or short), num_crops=1)
     return transform(torch.from_numpy(pixels.copy()).unsqueeze(0))[:, :, 0]

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
+from ..errors import ConfigError, InputNotFoundError
 from ..models.pose_codec import decode_to_image, flip_test
 from ..models.skeleton import Skeleton, default_skeleton
 from ..tasks.export import model_from_checkpoint
@@ -49,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     source = Path(args.image)
     if not source.is_file():
-        raise FileNotFoundError(f"image {source} does not exist")
+        raise InputNotFoundError(f"image {source} does not exist")
     model, data_config = _load_model(args.model)
     model = model.to(args.device).eval()
     with Image.open(source) as raw:
@@ -72,7 +73,7 @@ def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
     config = getattr(model, "nlzoo_config", None)
     if config is None or config.task != "pose-estimation":
         task = config.task if config is not None else "unknown"
-        raise ValueError(
+        raise ConfigError(
             f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
         )
     return model, config.data_config

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError
 from ..models.pose_codec import HeatmapCodec
 from ..models.skeleton import Skeleton
 from ..zoo.config import IMAGENET_MEAN, IMAGENET_STD
@@ -184,11 +185,11 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if (train_annotations is None) != (train_images is None):
-            raise ValueError("give train_annotations and train_images together")
+            raise ConfigError("give train_annotations and train_images together")
         if (val_annotations is None) != (val_images is None):
-            raise ValueError("give val_annotations and val_images together")
+            raise ConfigError("give val_annotations and val_images together")
         if val_detections is not None and val_annotations is None:
-            raise ValueError("val_detections needs val_annotations (the ground truth they are scored against)")
+            raise ConfigError("val_detections needs val_annotations (the ground truth they are scored against)")
         hm = heatmap_size or (input_size[0] // 4, input_size[1] // 4)
         self.train_files = (train_annotations, train_images)
         self.val_files = (val_annotations, val_images)
@@ -228,7 +229,7 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
         self, split: str, annotations: str | None, images: str | None, detections: str | None, *, train: bool
     ) -> TopDownPoseDataset:
         if annotations is None or images is None:
-            raise ValueError(f"no {split} data: set {split}_annotations and {split}_images")
+            raise ConfigError(f"no {split} data: set {split}_annotations and {split}_images")
         instances, skeleton = read_coco_persons(
             annotations,
             images,
@@ -237,7 +238,7 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
             min_detection_score=self.min_detection_score,
         )
         if not instances:
-            raise ValueError(f"{annotations} gave no usable person instances (see the warnings above)")
+            raise ConfigError(f"{annotations} gave no usable person instances (see the warnings above)")
         self.skeleton = skeleton
         return TopDownPoseDataset(
             instances, skeleton, self.codec, train=train, **(self.augmentation if train else {}), **self.crop_args

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import ImageDecodeError
+from ..errors import ConfigError, ImageDecodeError
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
 
@@ -80,10 +80,10 @@ class ImageFileDataset(Dataset):
         self, items: Sequence[VideoItem], *, transform: ImageTransform, train: bool, max_retries: int = 10
     ) -> None:
         if not items:
-            raise ValueError("no images to load")
+            raise ConfigError("no images to load")
         multi = next((it for it in items if len(it.labels) != 1), None)
         if multi is not None:
-            raise ValueError(f"{multi.path} has labels {multi.labels}; image datasets are single-label")
+            raise ConfigError(f"{multi.path} has labels {multi.labels}; image datasets are single-label")
         self.items, self.transform, self.train, self.max_retries = list(items), transform, train, max_retries
 
     def __len__(self) -> int:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ..errors import ConfigError
+
 LABEL_NAMES = ("different_colour", "same_colour")
 SPLITS = ("train", "val", "test")
 PALETTE = (
@@ -80,7 +82,7 @@ def ensure_dataset(root: str | os.PathLike[str], spec: Spec, write: Callable[[Pa
     meta = root / "meta.json"
     found = json.loads(meta.read_text()) if meta.is_file() else None
     if found != spec.to_dict():
-        raise ValueError(
+        raise ConfigError(
             f"{root} exists but was not generated with this spec (meta.json {'differs' if found else 'missing'}); "
             "remove it or choose another root"
         )
