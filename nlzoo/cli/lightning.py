@@ -105,6 +105,12 @@ class NlzooCLI(LightningCLI):
             keys = [a.dest for a in self._subcommand_parsers[command]._actions] if command else []
             raise ConfigError(recipe_error_message(str(err), keys)) from err
 
+    def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
+        kwargs = super()._prepare_subcommand_kwargs(subcommand)
+        if "weights_only" in kwargs and kwargs["weights_only"] is None:
+            kwargs["weights_only"] = True  # --ckpt_path is data, also for URLs (where Lightning defaults to False)
+        return kwargs
+
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         trainer = super().instantiate_trainer(**kwargs)
         if self.interrupt is not None:
