@@ -88,10 +88,14 @@ def write_attention_maps(
     import torch
 
     from ..explain import attention_map, render_animation, render_figure, save_gif
+    from ..limits import check_limit
     from .inputs import is_image, read_image, read_video_views, to_display
 
     if num_queries < 1 or top_k < 1 or panel_height < 8:
         raise ConfigError("--num-queries and --top-k must be >= 1 and --panel-height >= 8")
+    check_limit("queries", len(queries) if queries else num_queries, what="the number of queries")
+    check_limit("top_k", top_k, what="--top-k (arrows per query)")
+    check_limit("panel_height", panel_height, what="--panel-height")
     config = model.nlzoo_config.data_config
     video_model = config.num_frames is not None
     if is_image(path) == video_model:

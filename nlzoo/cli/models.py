@@ -76,10 +76,15 @@ def run(args: argparse.Namespace) -> int:
     with Progress(console=Console(stderr=True), transient=True) as progress:
         for name in progress.track(names, description="counting parameters and FLOPs"):
             entry = get_entry(name)
-            size = measure_complexity(name)
             tags = Text("\n").join(
                 Text(t.tag + STATUS_MARK[t.status][0], style=STATUS_MARK[t.status][1]) for t in entry.tags.values()
             )
+            if entry.classifier is None:  # a builder of several architectures (any timm model): no one size
+                table.add_row(
+                    name, entry.task.split("-")[0], "-", "-", "-", "any", entry.description, end_section=False
+                )
+                continue
+            size = measure_complexity(name)
             table.add_row(
                 name,
                 entry.task.split("-")[0],
