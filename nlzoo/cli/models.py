@@ -80,9 +80,7 @@ def run(args: argparse.Namespace) -> int:
                 Text(t.tag + STATUS_MARK[t.status][0], style=STATUS_MARK[t.status][1]) for t in entry.tags.values()
             )
             if entry.classifier is None:  # a builder of several architectures (any timm model): no one size
-                table.add_row(
-                    name, entry.task.split("-")[0], "-", "-", "-", "any", entry.description, end_section=False
-                )
+                table.add_row(name, entry.task.split("-")[0], "-", "-", "-", "any", "-")
                 continue
             size = measure_complexity(name)
             table.add_row(
