@@ -27,6 +27,10 @@ class ConfigError(NlzooError, ValueError):
     """An invalid argument, ``config.json`` field or recipe key (the message names the field)."""
 
 
+class UnknownArgumentError(ConfigError, TypeError):
+    """A keyword argument the builder does not take, or a required one missing (the message lists the accepted)."""
+
+
 class LimitError(NlzooError, ValueError):
     """A size the user controls (pixels, frames, views, queries, panel size, upload) is over its limit."""
 
@@ -118,6 +122,7 @@ __all__ = [
     "LimitError",
     "NlzooError",
     "OriginUnavailableError",
+    "UnknownArgumentError",
     "UnknownNameError",
     "UnsafeCheckpointError",
     "VideoDecodeError",

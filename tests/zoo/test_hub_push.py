@@ -50,6 +50,7 @@ class RecordingHfApi:
 def api(monkeypatch: pytest.MonkeyPatch) -> type[RecordingHfApi]:
     RecordingHfApi.calls, RecordingHfApi.uploaded = [], {}
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_fixture")  # as for the real Hub, an upload needs a token
     return RecordingHfApi
 
 
@@ -116,9 +117,22 @@ def test_push_refuses_what_would_not_load_back(
     assert api.calls == []  # nothing was created on the Hub
 
 
-def test_cli_push(api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any) -> None:
+def test_cli_push(
+    api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = nlzoo.save_pretrained(model, tmp_path / "m")
-    assert cli_main(["push", str(folder), REPO, "--revision", "dev", "--private", "--message", "cli"]) == 0
+    # No token anywhere: one line saying how to log in, before any call to the Hub.
+    for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
+    argv = ["push", str(folder), REPO, "--revision", "dev", "--private", "--message", "cli"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hf auth login" in err and "HF_TOKEN" in err
+    assert api.calls == []
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")  # following the advice
+    assert cli_main(argv) == 0
+    assert api.calls[0][1] == {"token": "hf_from_env"}
     out = capsys.readouterr().out
     assert f"https://hub.invalid/{REPO}/commit/abc" in out and f'nlzoo.load("hf-hub:{REPO}@{"a" * 40}")' in out
     assert api.calls[1][1]["private"] is True and api.calls[-1][1]["commit_message"] == "cli"
