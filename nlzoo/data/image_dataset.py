@@ -50,7 +50,9 @@ def read_image(path: str) -> Image.Image:
         with Image.open(path) as image:  # reads the header only
             check_limit("image_pixels", image.width * image.height, what=f"{path}: {image.width}x{image.height} pixels")
             return image.convert("RGB")  # decodes every pixel now, so truncation shows here
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # PIL's error types vary
+    except Image.DecompressionBombError as err:  # Pillow's own (higher) bound, hit while reading the header
+        raise LimitError(f"{path}: {err}") from None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's error types vary
         if isinstance(err, LimitError):
             raise
         raise ImageDecodeError(f"{path}: {err}") from err

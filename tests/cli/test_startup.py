@@ -1,0 +1,68 @@
+"""Fast start: ``import nlzoo`` and every non-Lightning ``--help`` import no heavy module (not even torch).
+
+Module sets are asserted, never timings (benchmarks/startup.py measures those).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HEAVY = ("timm", "torchvision", "pytorch_lightning", "lightning", "huggingface_hub", "torch")
+
+
+def _loaded_after(code: str) -> list[str]:
+    """The HEAVY modules that are in sys.modules after ``code`` runs in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint('@@' + json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.rsplit("@@", 1)[1])
+
+
+def test_import_nlzoo_loads_no_heavy_module() -> None:
+    assert _loaded_after("import nlzoo; nlzoo.__version__") == []
+
+
+def test_help_of_every_command_loads_no_heavy_module() -> None:
+    code = """
+import contextlib, io
+from nlzoo.cli import COMMANDS, main
+for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        try:
+            main(argv)
+        except SystemExit as done:
+            assert done.code == 0, (argv, done.code)
+    assert "usage: nlzoo" in text.getvalue(), argv
+"""
+    assert _loaded_after(code) == []
+
+
+def test_public_names_resolve_lazily() -> None:
+    import nlzoo
+
+    assert callable(nlzoo.load) and callable(nlzoo.list_models) and nlzoo.NonLocalBlock.__name__ == "NonLocalBlock"
+    assert set(nlzoo.__all__) <= set(dir(nlzoo))
+
+
+def test_help_constants_match_the_zoo() -> None:
+    from nlzoo.cli.convert import SOURCE_NAMES
+    from nlzoo.cli.models import TASKS
+    from nlzoo.zoo.config import TASKS as ZOO_TASKS
+    from nlzoo.zoo.converters import SOURCES
+
+    assert tuple(SOURCES) == SOURCE_NAMES and TASKS == ZOO_TASKS
+
+
+def test_startup_benchmark_runs() -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    script = REPO / "benchmarks/startup.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--json"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    table = json.loads(out.stdout)
+    assert table["import torch"]["rss_mib"] > table["nlzoo --help"]["rss_mib"] > 0
