@@ -97,9 +97,9 @@ def read_video_views(
         LimitError: too many views, frames to decode, or frames in the video.
     """
     check_clip_config(config)
-    check_limit("views", num_clips * num_crops, what=f"{num_clips}x{num_crops} = {num_clips * num_crops} views")
+    check_limit("views", num_clips * num_crops, what=f"{num_clips}x{num_crops} views")
     decoded = num_clips * config.num_frames  # type: ignore[operator]
-    check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames = {decoded} frames")
+    check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames")
     transform = EvalViewTransform(config, num_crops=num_crops)
     with open_video(path, backend=backend) as reader:
         check_limit("video_frames", reader.num_frames, what=f"{path}: {reader.num_frames} frames")

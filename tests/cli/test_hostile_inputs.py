@@ -1,0 +1,184 @@
+"""Careless and hostile input to the CLI: one line and exit 2 for what a user can cause, a traceback for bugs.
+
+One regression test per case of issue 14 owned here (the zoo's own cases live in tests/zoo).
+"""
+
+from __future__ import annotations
+
+import argparse
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from nlzoo.cli import COMMANDS, main
+from nlzoo.errors import ConfigError, LimitError, NlzooError
+from tests.cli.tiny import TINY_DATA, write_model, write_videos
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("hostile")
+    write_model(root / "model")
+    return root / "model", write_videos(root / "data", count=1)[0]
+
+
+def _one_error_line(capsys: pytest.CaptureFixture[str], command: str) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"nlzoo {command}: error: "), err
+    return err[0]
+
+
+def test_only_nlzoo_errors_become_one_line(monkeypatch, capsys) -> None:
+    from nlzoo.cli import models
+
+    def user_error(args: argparse.Namespace) -> int:
+        raise ConfigError("bad input\nspread over lines")
+
+    monkeypatch.setattr(models, "run", user_error)
+    assert main(["models"]) == 2
+    assert _one_error_line(capsys, "models").endswith("bad input spread over lines")
+    monkeypatch.setenv("NLZOO_TRACEBACK", "1")  # the trace, when asked for
+    with pytest.raises(ConfigError):
+        main(["models"])
+
+    def bug(args: argparse.Namespace) -> int:
+        raise KeyError("a bug")
+
+    monkeypatch.delenv("NLZOO_TRACEBACK")
+    monkeypatch.setattr(models, "run", bug)
+    with pytest.raises(KeyError):  # a bug keeps its traceback (exit 1 from the console script)
+        main(["models"])
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_without_its_arguments_is_an_argparse_error_or_runs(command: str, capsys) -> None:
+    if command in ("models", "demo"):  # nothing is required; they run (tested elsewhere)
+        return
+    with pytest.raises(SystemExit) as done:
+        main([command])
+    assert done.value.code == 2 and "required" in capsys.readouterr().err
+
+
+REQUIRED_ONLY = {  # each command with only its required arguments, pointing at nothing that exists
+    "convert": ["--source", "caffe2", "--model", "i3d_r50_nl", "missing.pkl", "out"],
+    "export": ["missing.ckpt", "out"],
+    "push": ["missing_folder", "org/name"],
+    "predict-video": ["missing.mp4", "--model", "c2d_r18_nl"],
+    "predict-image": ["missing.png", "--model", "simplebaseline_r18"],
+    "explain": ["missing.mp4", "--model", "simplebaseline_r18"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(REQUIRED_ONLY))
+def test_every_command_with_only_required_arguments_fails_in_one_line(command, tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_TOKEN", "hf_unused")  # push must fail on the folder, before any Hub call
+    assert main([command, *REQUIRED_ONLY[command]]) == 2
+    _one_error_line(capsys, command)
+
+
+def test_commands_not_covered_above_are_listed() -> None:
+    assert set(COMMANDS) - set(REQUIRED_ONLY) <= {"models", "demo", "serve", "extract-features", "export-onnx"}
+
+
+@pytest.mark.slow
+def test_models_without_a_pattern_lists_the_whole_zoo(capsys) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "timm_nonlocal" in out and "i3d_r50_nl" in out
+
+
+def test_predict_image_never_runs_untrained_weights(tmp_path, capsys) -> None:
+    Image.new("RGB", (64, 48)).save(tmp_path / "person.png")
+    assert main(["predict-image", str(tmp_path / "person.png"), "--model", "simplebaseline_r18"]) == 2
+    assert "head" in _one_error_line(capsys, "predict-image")  # its tag is a backbone for fine-tuning
+    assert main(["predict-image", str(tmp_path / "person.png"), "--model", "simplebaseline_r18.imagenet"]) == 2
+    assert "predictions would be noise" in _one_error_line(capsys, "predict-image")
+
+
+@pytest.mark.parametrize("box", [["1000", "1000", "0", "-5"], ["0", "0", "nan", "10"], ["0", "0", "10", "0"]])
+def test_a_degenerate_person_box_is_one_line(box, tmp_path, capsys) -> None:
+    Image.new("RGB", (64, 48)).save(tmp_path / "person.png")
+    assert main(["predict-image", str(tmp_path / "person.png"), "--model", "x", "--box", *box]) == 2
+    assert "is not a person box" in _one_error_line(capsys, "predict-image")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none: what a decompression bomb looks like to open()."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("side", [10_000, 100_000])  # over nlzoo's limit; over Pillow's own as well
+def test_a_decompression_bomb_is_refused_before_decoding(side, tmp_path, capsys) -> None:
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(_png_header(side, side))
+    assert main(["predict-image", str(bomb), "--model", "simplebaseline_r18"]) == 2
+    line = _one_error_line(capsys, "predict-image")
+    assert "pixels" in line and str(bomb) in line
+
+
+def test_image_pixel_limit_follows_its_variable(tmp_path, monkeypatch) -> None:
+    from nlzoo.data.image_dataset import read_image
+
+    Image.new("RGB", (64, 48)).save(tmp_path / "small.png")
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(LimitError, match="64x48 pixels is 3,072, over the limit of 1,000; .*NLZOO_MAX_IMAGE_PIXELS"):
+        read_image(str(tmp_path / "small.png"))
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "4000")  # following the advice
+    assert read_image(str(tmp_path / "small.png")).size == (64, 48)
+
+
+def test_explain_panel_height_is_bounded_before_drawing(setup, tmp_path, monkeypatch, capsys) -> None:
+    folder, video = setup
+    argv = ["explain", str(video), "--model", str(folder), "--out", str(tmp_path), "--device", "cpu"]
+    assert main([*argv, "--panel-height", "100000"]) == 2
+    assert "--panel-height is 100,000, over the limit of 2,048" in _one_error_line(capsys, "explain")
+    assert not list(tmp_path.glob("*.png"))
+    assert main([*argv, "--num-queries", "1000"]) == 2
+    assert "NLZOO_MAX_QUERIES" in _one_error_line(capsys, "explain")
+    monkeypatch.setenv("NLZOO_MAX_FIGURE_PIXELS", "5000")  # the whole figure is bounded too
+    assert main([*argv, "--panel-height", "64"]) == 2
+    assert "the figure (" in _one_error_line(capsys, "explain")
+    monkeypatch.setenv("NLZOO_MAX_FIGURE_PIXELS", "100000")  # following the advice
+    assert main([*argv, "--panel-height", "64", "--num-queries", "1"]) == 0
+
+
+def test_views_and_decoded_frames_are_bounded_before_decoding(monkeypatch) -> None:
+    from nlzoo.cli.inputs import read_video_views
+
+    missing = Path("no-such-video.mp4")  # the limits fire before the file is even opened
+    with pytest.raises(LimitError, match="1000x1000 views is 1,000,000, over the limit of 300"):
+        read_video_views(missing, TINY_DATA, num_clips=1000, num_crops=1000)
+    monkeypatch.setenv("NLZOO_MAX_VIEWS", "5000")
+    with pytest.raises(LimitError, match=r"2000 clips of 4 frames is 8,000, over the limit of 4,096"):
+        read_video_views(missing, TINY_DATA.replace(test_clips=1), num_clips=2000, num_crops=1)
+
+
+def test_a_misspelled_recipe_key_prints_the_cause_and_the_closest_key(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.argv", ["nlzoo"])
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("trainer:\n  max_epoch: 3\n")
+    assert main(["fit", "--config", str(recipe)]) == 2
+    line = _one_error_line(capsys, "fit")
+    assert "unknown key 'trainer.max_epoch'" in line and "Did you mean 'trainer.max_epochs'?" in line
+    recipe.write_text(
+        "model:\n  class_path: nlzoo.tasks.VideoClassifier\n  init_args:\n    model: c2d_r18\n    lrr: 0.1\n"
+    )
+    assert main(["fit", "--config", str(recipe)]) == 2
+    assert "has no argument 'lrr' (model.init_args.lrr). Did you mean 'lr'?" in _one_error_line(capsys, "fit")
+
+
+def test_limit_variables_must_be_positive_integers(monkeypatch) -> None:
+    from nlzoo.limits import check_limit
+
+    monkeypatch.setenv("NLZOO_MAX_VIEWS", "lots")
+    with pytest.raises(NlzooError, match="NLZOO_MAX_VIEWS='lots' must be a positive integer"):
+        check_limit("views", 1)
