@@ -52,7 +52,7 @@ class CheckpointOnInterrupt(Callback):
         self.saved: list[str] = []
         self._previous_sigint: Any = None
 
-    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         stop = signal.getsignal(signal.SIGTERM)  # Lightning's handler, registered for this run
         if threading.current_thread() is threading.main_thread() and callable(stop):
 
