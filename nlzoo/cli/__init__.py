@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nlzoo",
         description="Non-local Neural Networks model zoo (Wang et al., CVPR 2018).",
         epilog="Training: nlzoo {fit,validate,test,predict} --config recipes/... (the Lightning CLI; "
-        "`nlzoo fit --help` lists its options).",
+        "`nlzoo fit --help` summarises them, `--help-all` lists every option).",
     )
     parser.add_argument("--version", action="version", version=f"nlzoo {__version__}")
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
@@ -60,9 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
+        if argv[1:] in (["--help"], ["-h"]):
+            from .lightning_help import short_help
+
+            print(short_help(argv[0]))
+            return 0
         from .lightning import run_lightning_cli
 
-        return run_lightning_cli(argv)
+        return run_lightning_cli([a if a != "--help-all" else "--help" for a in argv])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +32,14 @@ def test_import_nlzoo_loads_no_heavy_module() -> None:
 def test_help_of_every_command_loads_no_heavy_module() -> None:
     code = """
 import contextlib, io
-from nlzoo.cli import COMMANDS, main
-for argv in (["--help"], *([name, "--help"] for name in COMMANDS)):
+from nlzoo.cli import COMMANDS, LIGHTNING_COMMANDS, main
+for argv in (["--help"], *([name, "--help"] for name in (*LIGHTNING_COMMANDS, *COMMANDS))):
     with contextlib.redirect_stdout(io.StringIO()) as text:
         try:
             main(argv)
         except SystemExit as done:
             assert done.code == 0, (argv, done.code)
-    assert "usage: nlzoo" in text.getvalue(), argv
+    assert "usage: nlzoo" in text.getvalue() or main(argv) == 0, argv
 """
     assert _loaded_after(code) == []
 
@@ -66,3 +67,17 @@ def test_startup_benchmark_runs() -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     table = json.loads(out.stdout)
     assert table["import torch"]["rss_mib"] > table["nlzoo --help"]["rss_mib"] > 0
+
+
+def test_the_short_lightning_help_names_real_options(capsys, monkeypatch) -> None:
+    from nlzoo.cli import main
+
+    assert main(["fit", "--help"]) == 0
+    short = capsys.readouterr().out
+    named = set(re.findall(r"(--[a-z_]+(?:\.[a-z_]+)*)", short)) - {"--help-all"}
+    monkeypatch.setattr("sys.argv", ["nlzoo"])
+    assert main(["fit", "--help-all"]) == 0
+    full = capsys.readouterr().out
+    assert "--trainer.max_epochs" in full and len(full.splitlines()) > 3 * len(short.splitlines())
+    missing = [option for option in named if option not in full]
+    assert missing == [] and {"--config", "--print_config", "--ckpt_path", "--trainer"} <= named
