@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("timm", "torchvision", "pytorch_lightning", "lightning", "huggingface_hub", "torch")
 
@@ -79,5 +81,11 @@ def test_the_short_lightning_help_names_real_options(capsys, monkeypatch) -> Non
     assert main(["fit", "--help-all"]) == 0
     full = capsys.readouterr().out
     assert "--trainer.max_epochs" in full and len(full.splitlines()) > 3 * len(short.splitlines())
-    missing = [option for option in named if option not in full]
+    missing = [option for option in named if option not in full and ".init_args." not in option]
     assert missing == [] and {"--config", "--print_config", "--ckpt_path", "--trainer"} <= named
+    # the init_args examples work as written
+    recipe = str(REPO / "recipes/video/synthetic_c2d_r18_nl.yaml")
+    overrides = ["--model.init_args.lr", "0.01", "--data.init_args.batch_size", "8"]
+    assert main(["fit", "--config", recipe, *overrides, "--print_config"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert config["model"]["init_args"]["lr"] == 0.01 and config["data"]["init_args"]["batch_size"] == 8
