@@ -6,7 +6,7 @@ takes seconds and hundreds of lines; ``--help-all`` shows that full text.
 
 from __future__ import annotations
 
-SHORT_HELP = """usage: nlzoo {command} --config RECIPE.yaml [--section.key VALUE ...]
+SHORT_HELP = """usage: nlzoo {command} --config RECIPE.yaml [--SECTION.KEY VALUE ...]
 
 {summary}
 
