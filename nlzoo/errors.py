@@ -102,6 +102,10 @@ class InputNotFoundError(DataError, FileNotFoundError):
     """A path the user named does not exist (or is the wrong kind: a folder for a file, a file for a folder)."""
 
 
+class OutputExistsError(NlzooError, FileExistsError):
+    """An output path is in the way (a file where a folder goes, or a folder that must not exist yet)."""
+
+
 class ExportError(NlzooError, RuntimeError):
     """A model cannot be exported as asked (the message says why, not the tracer's dump)."""
 
@@ -122,6 +126,7 @@ __all__ = [
     "LimitError",
     "NlzooError",
     "OriginUnavailableError",
+    "OutputExistsError",
     "UnknownArgumentError",
     "UnknownNameError",
     "UnsafeCheckpointError",

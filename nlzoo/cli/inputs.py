@@ -20,7 +20,7 @@ from ..data.image_dataset import read_image as read_rgb_image
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
-from ..errors import WeightsError
+from ..errors import ConfigError, WeightsError
 from ..limits import check_limit
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
@@ -31,6 +31,25 @@ from ..zoo.registry import split_tag
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device this machine has (a ``--device`` typo or a missing GPU is one line).
+
+    Raises:
+        ConfigError: not a device name, or no such device here.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"--device {device!r} is not a device; use cpu, cuda, cuda:1, mps, ...") from None
+    backend = getattr(torch, resolved.type, None)
+    available = resolved.type == "cpu" or (backend is not None and backend.is_available())
+    if available and resolved.type == "cuda" and resolved.index is not None:
+        available = resolved.index < torch.cuda.device_count()
+    if not available:
+        raise ConfigError(f"--device {device!r}: this machine has no such device; use --device cpu")
+    return resolved
 
 
 def check_trained(name: str) -> None:
@@ -71,6 +90,7 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
             untrained runs unasked).
         OriginUnavailableError: the weights must be converted first (the message says how).
     """
+    device = resolve_device(device)  # before loading (and perhaps downloading) anything
     if name.endswith(".ckpt"):
         model = model_from_checkpoint(name)
     elif name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir():

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from ..errors import ConfigError
+from ..errors import ConfigError, OutputExistsError
 
 LABEL_NAMES = ("different_colour", "same_colour")
 SPLITS = ("train", "val", "test")
@@ -59,7 +59,7 @@ def write_dataset(root: str | os.PathLike[str], spec: SplitSpec, fill: Callable[
     """
     root = Path(root)
     if root.exists():
-        raise FileExistsError(f"{root} already exists; remove it or choose another root")
+        raise OutputExistsError(f"{root} already exists; remove it or choose another root")
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

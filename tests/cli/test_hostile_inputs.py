@@ -182,3 +182,12 @@ def test_limit_variables_must_be_positive_integers(monkeypatch) -> None:
     monkeypatch.setenv("NLZOO_MAX_VIEWS", "lots")
     with pytest.raises(NlzooError, match="NLZOO_MAX_VIEWS='lots' must be a positive integer"):
         check_limit("views", 1)
+
+
+@pytest.mark.parametrize("device", ["cdua", "cuda:99"])
+def test_an_unusable_device_is_one_line_before_loading(device, setup, capsys) -> None:
+    folder, video = setup
+    argv = ["predict-video", str(video), "--model", str(folder), "--views", "1x1"]
+    assert main([*argv, "--device", device]) == 2
+    assert "use --device cpu" in _one_error_line(capsys, "predict-video")
+    assert main([*argv, "--device", "cpu"]) == 0  # following the advice

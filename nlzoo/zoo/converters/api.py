@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ...errors import ConfigError, UnknownArgumentError
+from ...errors import ConfigError, OutputExistsError, UnknownArgumentError
 from ..config import ModelConfig, PretrainedTag
 from ..folder import save_pretrained
 from ..registry import ModelEntry, get_entry, split_tag
@@ -85,7 +85,7 @@ def convert_checkpoint(
             "num_classes comes from the checkpoint's classifier; it is not a conversion argument"
         )
     if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"output {output_dir} exists and is not a folder")
+        raise OutputExistsError(f"output {output_dir} exists and is not a folder; choose another OUTPUT_DIR")
 
     report(f"reading {input_path.name}")
     raw = read_checkpoint(input_path)
