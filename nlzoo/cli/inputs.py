@@ -42,7 +42,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise ConfigError(f"--device {device!r} is not a device; use cpu, cuda, cuda:1, mps, ...") from None
+        raise ConfigError(
+            f"--device {device!r} is not a device; use --device cpu (or cuda, cuda:1, mps, ...)"
+        ) from None
     backend = getattr(torch, resolved.type, None)
     available = resolved.type == "cpu" or (backend is not None and backend.is_available())
     if available and resolved.type == "cuda" and resolved.index is not None:
