@@ -38,7 +38,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 
 def rows(quick: bool) -> dict[str, str]:
-    from nlzoo.cli import COMMANDS
+    from nlzoo.cli import COMMANDS, LIGHTNING_COMMANDS
 
     cases = {
         "import torch": "import torch",
@@ -47,7 +47,7 @@ def rows(quick: bool) -> dict[str, str]:
     }
     if not quick:
         cases["from nlzoo import load (the zoo)"] = "from nlzoo import load"
-    for name in list(COMMANDS)[: 2 if quick else None]:
+    for name in [*LIGHTNING_COMMANDS[:1], *COMMANDS][: 2 if quick else None]:
         cases[f"nlzoo {name} --help"] = CLI.format(argv=[name, "--help"])
     return cases
 
