@@ -127,8 +127,11 @@ def _cell_to_input(cell: tuple[int, ...], grid: tuple[int, ...], shape: tuple[in
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from ..errors import InputNotFoundError
     from .inputs import default_device, load_for_inference
 
+    if not Path(args.input).is_file():  # before loading (and perhaps downloading) a model
+        raise InputNotFoundError(f"{args.input} does not exist")
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):
         model = load_for_inference(args.model, device=args.device or default_device())

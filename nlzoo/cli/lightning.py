@@ -136,7 +136,7 @@ def recipe_error_message(message: str, keys: list[str]) -> str:
         line.strip() for line in message.splitlines() if line.strip() and not line.strip().startswith("Given value")
     ]
     hint = " Give a recipe: nlzoo fit --config recipes/<task>/<recipe>.yaml." if "are required" in message else ""
-    return " ".join(lines).rstrip(".") + "." + hint + " (`nlzoo fit --help` lists the options)"
+    return " ".join(lines).rstrip(".") + "." + hint + " (`--help-all` lists every option)"
 
 
 def _init_args(cls: Any) -> list[str]:
@@ -154,7 +154,7 @@ def _init_args(cls: Any) -> list[str]:
 
 def _closest(key: str, keys: list[str]) -> str:
     close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else " (`nlzoo fit --help` lists the valid keys)"
+    return f" Did you mean {close[0]!r}?" if close else " (`--help-all` lists the valid keys)"
 
 
 def build_cli(args: list[str], *, run: bool = True, interrupt: CheckpointOnInterrupt | None = None) -> NlzooCLI:

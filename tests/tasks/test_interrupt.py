@@ -57,6 +57,8 @@ def test_a_signal_saves_then_exits_nonzero_and_the_run_resumes(
     saved = torch.load(last, weights_only=True)
     assert saved["global_step"] >= 1 and saved["epoch"] < EPOCHS - 1  # mid-run, not the end
 
+    if signum == signal.SIGINT:
+        return  # the same checkpoint path as SIGTERM's; resuming it once (below) is enough
     resumed = _fit(config, "--ckpt_path", str(last))
     output = resumed.communicate(timeout=240)[0]
     assert resumed.returncode == 0, output[-3000:]
