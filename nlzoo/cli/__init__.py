@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.traceback or os.environ.get("NLZOO_TRACEBACK"):
             raise
         return report_user_error(args.command, err)
+    except KeyboardInterrupt:  # Ctrl-C: the user's choice, not a bug; the shell's code for SIGINT
+        print(f"nlzoo {args.command}: interrupted", file=sys.stderr)
+        return 128 + 2
 
 
 def report_user_error(command: str, err: NlzooError) -> int:

@@ -44,6 +44,13 @@ def test_only_nlzoo_errors_become_one_line(monkeypatch, capsys) -> None:
     with pytest.raises(ConfigError):
         main(["models"])
 
+    def ctrl_c(args: argparse.Namespace) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(models, "run", ctrl_c)
+    assert main(["models"]) == 130
+    assert capsys.readouterr().err.strip() == "nlzoo models: interrupted"
+
     def bug(args: argparse.Namespace) -> int:
         raise KeyError("a bug")
 

@@ -151,3 +151,20 @@ def test_live_push_then_load_back(model: torch.nn.Module, tmp_path: Path) -> Non
     loaded = nlzoo.load(f"hf-hub:{repo}@{info.oid}", cache_dir=tmp_path)
     assert state_digest(loaded) == state_digest(model)
     assert loaded.nlzoo_config.provenance["hub_revision"] == info.oid
+
+
+def test_a_refused_token_is_one_line(
+    api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def refuse(self: RecordingHfApi, repo_id: str, **kwargs: Any) -> str:
+        request = httpx.Request("POST", "https://hub.invalid/api/repos/create")
+        raise HfHubHTTPError("401 Client Error: Unauthorized", response=httpx.Response(401, request=request))
+
+    monkeypatch.setattr(RecordingHfApi, "create_repo", refuse)
+    folder = nlzoo.save_pretrained(model, tmp_path / "m")
+    assert cli_main(["push", str(folder), REPO, "--token", "hf_expired"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused the token" in err[0] and "hf auth login" in err[0]
