@@ -44,10 +44,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        found = re.search(r"GLOBAL ([\w.]+)", str(err))
-        what = f"the object {found.group(1)}" if found else "objects other than tensors and containers"
-        raise UnsafeCheckpointError(
-            f"{path} holds {what}, which would run code to load; nlzoo reads checkpoints as data only"
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch's refusal of a global outside its allow-list
+        if found:
+            raise UnsafeCheckpointError(
+                f"{path} holds the object {found.group(1)}, which would run code to load; nlzoo reads checkpoints "
+                "as data only"
+            ) from None
+        raise WeightsError(
+            f"{path} is not a PyTorch checkpoint (or is corrupt): it does not unpickle as data"
         ) from None
     except (EOFError, RuntimeError, zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -72,7 +72,10 @@ def test_empty_and_truncated_checkpoints_are_one_line(tmp_path: Path, capsys: py
         model_from_checkpoint(tmp_path / "empty.ckpt")
     whole = _ckpt(tmp_path / "whole.ckpt", "nlzoo.tasks.VideoClassifier", weights=torch.zeros(1000)).read_bytes()
     (tmp_path / "cut.ckpt").write_bytes(whole[: len(whole) // 2])
-    for name in ("empty.ckpt", "cut.ckpt"):
+    (tmp_path / "text.ckpt").write_text("x\n")
+    with pytest.raises(WeightsError, match="is not a PyTorch checkpoint"):
+        model_from_checkpoint(tmp_path / "text.ckpt")
+    for name in ("empty.ckpt", "cut.ckpt", "text.ckpt"):
         assert main(["export", str(tmp_path / name), str(tmp_path / "out")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(tmp_path / name) in err[0]
