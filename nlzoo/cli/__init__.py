@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + 2
 
 
-def report_user_error(command: str, err: NlzooError) -> int:
+def report_user_error(command: str, err: Exception) -> int:
     """Print ``err`` as one line on stderr (the message says what to do) and return exit code 2."""
     message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
     print(f"nlzoo {command}: error: {message}", file=sys.stderr)

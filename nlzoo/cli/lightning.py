@@ -25,15 +25,16 @@ import re
 import signal
 import sys
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from pytorch_lightning import Callback, LightningDataModule, LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
-from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.exceptions import MisconfigurationException, SIGTERMException
 
-from ..errors import ConfigError, NlzooError
+from ..errors import ConfigError, InputNotFoundError, NlzooError, WeightsError
 
 SUBCOMMANDS = ("fit", "validate", "test", "predict")
 LINKED_FROM_DATA = ("num_classes", "label_names")
@@ -105,10 +106,20 @@ class NlzooCLI(LightningCLI):
             keys = [a.dest for a in self._subcommand_parsers[command]._actions] if command else []
             raise ConfigError(recipe_error_message(str(err), keys)) from err
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except Exception as err:  # jsonargparse wraps a class's own error in a ValueError listing subtypes
+            cause = _nlzoo_cause(err)
+            if cause is None:
+                raise
+            raise cause from err
+
     def _prepare_subcommand_kwargs(self, subcommand: str) -> dict[str, Any]:
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
             kwargs["weights_only"] = True  # --ckpt_path is data, also for URLs (where Lightning defaults to False)
+        check_ckpt_path(kwargs.get("ckpt_path"))
         return kwargs
 
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
@@ -116,6 +127,32 @@ class NlzooCLI(LightningCLI):
         if self.interrupt is not None:
             trainer.callbacks.append(self.interrupt)
         return trainer
+
+
+def _nlzoo_cause(err: BaseException) -> NlzooError | None:
+    """The NlzooError that ``err`` was raised from (its ``__cause__`` / ``__context__`` chain), if any."""
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, NlzooError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def check_ckpt_path(ckpt_path: Any) -> None:
+    """A local ``--ckpt_path`` must be a non-empty file (Lightning's own keys and URLs pass through).
+
+    Raises:
+        InputNotFoundError: no such file; WeightsError: an empty file (a run killed while saving it).
+    """
+    if not isinstance(ckpt_path, str) or ckpt_path in ("last", "best", "hpc", "registry") or "://" in ckpt_path:
+        return
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise InputNotFoundError(f"--ckpt_path {ckpt_path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"--ckpt_path {ckpt_path} is empty (0 bytes); use an earlier checkpoint")
 
 
 def recipe_error_message(message: str, keys: list[str]) -> str:
@@ -192,7 +229,7 @@ def run_lightning_cli(argv: list[str]) -> int:
     except SystemExit as done:
         if interrupt.signal is None:
             return done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    except NlzooError as err:
+    except (NlzooError, MisconfigurationException) as err:  # Lightning's exception for a misused setting
         if os.environ.get("NLZOO_TRACEBACK"):
             raise
         return report_user_error(argv[0], err)

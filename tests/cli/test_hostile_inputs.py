@@ -201,3 +201,16 @@ def test_an_unusable_device_is_one_line_before_loading(device, setup, capsys) ->
     assert main([*argv, "--device", device]) == 2
     assert "use --device cpu" in _one_error_line(capsys, "predict-video")
     assert main([*argv, "--device", "cpu"]) == 0  # following the advice
+
+
+def test_recipe_values_refused_by_a_class_or_lightning_are_one_line(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr("sys.argv", ["nlzoo"])
+    recipe = str(Path(__file__).resolve().parents[2] / "recipes/video/synthetic_c2d_r18_nl.yaml")
+    base = ["--config", recipe, "--data.init_args.root", str(tmp_path / "data")]
+    assert main(["fit", *base, "--data.init_args.batch_size", "0"]) == 2  # the data module's own check
+    assert "batch sizes must be >= 1; got 0" in _one_error_line(capsys, "fit")
+    assert main(["fit", *base, "--trainer.max_epochs", "-3"]) == 2  # Lightning's MisconfigurationException
+    assert "max_epochs" in _one_error_line(capsys, "fit")
+    assert main(["test", *base, "--ckpt_path", str(tmp_path / "none.ckpt")]) == 2
+    assert "no such checkpoint file" in _one_error_line(capsys, "test")
+    assert not (tmp_path / "data").exists()  # refused before any video was generated
