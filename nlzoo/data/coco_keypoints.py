@@ -19,11 +19,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ImageDecodeError, LimitError
 from ..models.pose_codec import HeatmapCodec
 from ..models.skeleton import Skeleton
 from ..zoo.config import IMAGENET_MEAN, IMAGENET_STD
 from .coco_persons import PersonInstance, read_coco_persons
+from .image_dataset import read_image
 from .pose_geometry import BOX_PADDING, box_to_window, crop_matrix, crop_tensor, invert_affine, transform_points
 
 log = logging.getLogger("nlzoo")
@@ -82,9 +83,8 @@ class TopDownPoseDataset(Dataset):
             i = (index + attempt) % len(self.instances)
             instance = self.instances[i]
             try:
-                with Image.open(instance.image_path) as raw:
-                    image = raw.convert("RGB")
-            except (OSError, ValueError) as err:
+                image = read_image(instance.image_path)  # bounded: a decompression bomb is skipped, not decoded
+            except (ImageDecodeError, LimitError) as err:
                 if instance.image_path not in self.unreadable:
                     self.unreadable.add(instance.image_path)
                     log.warning("skipping unreadable image %s: %s", instance.image_path, err)
