@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nlzoo.cli import COMMANDS, main
+from nlzoo.cli import COMMANDS, build_parser, main
 from nlzoo.errors import ConfigError, LimitError, NlzooError
 from tests.cli.tiny import TINY_DATA, write_model, write_videos
 
@@ -60,35 +60,42 @@ def test_only_nlzoo_errors_become_one_line(monkeypatch, capsys) -> None:
         main(["models"])
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_every_command_without_its_arguments_is_an_argparse_error_or_runs(command: str, capsys) -> None:
-    if command in ("models", "demo"):  # nothing is required; they run (tested elsewhere)
-        return
+def _required(command: str) -> list[argparse.Action]:
+    """The arguments ``nlzoo COMMAND`` cannot run without."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [a for a in sub.choices[command]._actions if a.required]
+
+
+WITH_REQUIRED = [name for name in sorted(COMMANDS) if _required(name)]
+
+
+def _only_required(command: str) -> list[str]:
+    """``command`` with a value for each required argument, naming nothing that exists (first choice if any)."""
+    argv = [command]
+    for action in _required(command):
+        value = str(action.choices[0]) if action.choices else f"missing-{action.dest}"
+        argv += [value] if not action.option_strings else [action.option_strings[-1], value]
+    return argv
+
+
+@pytest.mark.parametrize("command", WITH_REQUIRED)
+def test_every_command_without_its_arguments_is_an_argparse_error(command: str, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main([command])
     assert done.value.code == 2 and "required" in capsys.readouterr().err
 
 
-REQUIRED_ONLY = {  # each command with only its required arguments, pointing at nothing that exists
-    "convert": ["--source", "caffe2", "--model", "i3d_r50_nl", "missing.pkl", "out"],
-    "export": ["missing.ckpt", "out"],
-    "push": ["missing_folder", "org/name"],
-    "predict-video": ["missing.mp4", "--model", "c2d_r18_nl"],
-    "predict-image": ["missing.png", "--model", "simplebaseline_r18"],
-    "explain": ["missing.mp4", "--model", "simplebaseline_r18"],
-}
-
-
-@pytest.mark.parametrize("command", sorted(REQUIRED_ONLY))
+@pytest.mark.parametrize("command", WITH_REQUIRED)
 def test_every_command_with_only_required_arguments_fails_in_one_line(command, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_TOKEN", "hf_unused")  # push must fail on the folder, before any Hub call
-    assert main([command, *REQUIRED_ONLY[command]]) == 2
+    assert main(_only_required(command)) == 2
     _one_error_line(capsys, command)
 
 
-def test_commands_not_covered_above_are_listed() -> None:
-    assert set(COMMANDS) - set(REQUIRED_ONLY) <= {"models", "demo", "serve", "extract-features", "export-onnx"}
+def test_the_commands_with_required_arguments_are_found() -> None:
+    assert {"convert", "export", "push", "predict-video", "predict-image", "explain"} <= set(WITH_REQUIRED)
+    assert _only_required("convert")[:3] == ["convert", "--source", "pyslowfast"]
 
 
 @pytest.mark.slow
