@@ -85,8 +85,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report_user_error(command: str, err: Exception) -> int:
-    """Print ``err`` as one line on stderr (the message says what to do) and return exit code 2."""
-    message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    """Print ``err`` as one line on stderr (the message says what to do) and return exit code 2.
+
+    An error re-raised from a DataLoader worker carries the worker's traceback in its message; its last line
+    is the original message.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if "Original Traceback (most recent call last):" in lines:
+        raised = f"{type(err).__module__}.{type(err).__qualname__}: "
+        start = max((i for i, line in enumerate(lines) if line.startswith(raised)), default=len(lines) - 1)
+        lines = [lines[start].removeprefix(raised), *lines[start + 1 :]]
+    message = " ".join(lines)
     print(f"nlzoo {command}: error: {message}", file=sys.stderr)
     return 2
 

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from nlzoo.cli import COMMANDS, build_parser, main
@@ -221,3 +222,21 @@ def test_recipe_values_refused_by_a_class_or_lightning_are_one_line(tmp_path, mo
     assert main(["test", *base, "--ckpt_path", str(tmp_path / "none.ckpt")]) == 2
     assert "no such checkpoint file" in _one_error_line(capsys, "test")
     assert not (tmp_path / "data").exists()  # refused before any video was generated
+
+
+class _RefusingDataset(torch.utils.data.Dataset):
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> None:
+        raise ConfigError("clip.mp4: label 7 is out of range\nfor 2 classes")
+
+
+def test_an_error_from_a_dataloader_worker_is_its_own_message(capsys) -> None:
+    from nlzoo.cli import report_user_error
+
+    with pytest.raises(ConfigError) as caught:  # torch re-raises it with the worker's traceback in the message
+        next(iter(torch.utils.data.DataLoader(_RefusingDataset(), num_workers=1)))
+    assert "Original Traceback" in str(caught.value)
+    assert report_user_error("fit", caught.value) == 2
+    assert _one_error_line(capsys, "fit") == "nlzoo fit: error: clip.mp4: label 7 is out of range for 2 classes"
