@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import nlzoo
+from nlzoo.cli import COMMANDS, build_parser
 from nlzoo.cli.argtypes import parse_views
 from nlzoo.cli.inputs import check_trained
 from nlzoo.cli.lightning import recipe_error_message
@@ -125,3 +126,18 @@ def test_a_block_returns_its_input_shape_or_says_what_is_wrong(dims, channels, b
 def test_an_empty_batch_passes_through_a_block(dims: int) -> None:  # found by the property above
     x = torch.zeros(0, 4, *[4] * dims)
     assert NonLocalBlock(4, dims=dims).eval()(x).shape == x.shape
+
+
+TOKENS = st.sampled_from(
+    ["--views", "--top-k", "--model", "--box", "--panel-height", "--queries", "--device", "--out", "--source"]
+) | st.text(alphabet="0123456789x,.-abc/", max_size=8)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(sorted(COMMANDS)), st.lists(TOKENS, max_size=6))
+def test_argument_parsing_accepts_or_exits_2(command: str, tokens: list[str]) -> None:
+    parser = build_parser()
+    try:
+        parser.parse_args([command, *tokens])
+    except SystemExit as done:
+        assert done.code == 2
