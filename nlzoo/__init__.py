@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from .zoo import convert_checkpoint, list_models, load, model_info, push_to_hub, save_pretrained
 
 
+# Subpackages reachable as attributes after a bare ``import nlzoo`` (as when they were imported eagerly).
+_SUBMODULES = frozenset({"cli", "data", "errors", "explain", "layers", "limits", "models", "precision", "tasks", "zoo"})
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module 'nlzoo' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
@@ -39,7 +45,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY, *_SUBMODULES})
 
 
 __all__ = [

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,6 +52,9 @@ def test_public_names_resolve_lazily() -> None:
 
     assert callable(nlzoo.load) and callable(nlzoo.list_models) and nlzoo.NonLocalBlock.__name__ == "NonLocalBlock"
     assert set(nlzoo.__all__) <= set(dir(nlzoo))
+    assert nlzoo.zoo.list_models is nlzoo.list_models and nlzoo.errors.NlzooError.__name__ == "NlzooError"
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        nlzoo.nonexistent  # noqa: B018
 
 
 def test_help_constants_match_the_zoo() -> None:
