@@ -64,7 +64,7 @@ def test_only_nlzoo_errors_become_one_line(monkeypatch, capsys) -> None:
 def _required(command: str) -> list[argparse.Action]:
     """The arguments ``nlzoo COMMAND`` cannot run without."""
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return [a for a in sub.choices[command]._actions if a.required]
+    return [a for a in sub.choices[command]._actions if a.required and a.nargs not in ("*", "?")]
 
 
 WITH_REQUIRED = [name for name in sorted(COMMANDS) if _required(name)]
