@@ -27,6 +27,10 @@ class ConfigError(NlzooError, ValueError):
     """An invalid argument, ``config.json`` field or recipe key (the message names the field)."""
 
 
+class UnknownArgumentError(ConfigError, TypeError):
+    """A keyword argument the builder does not take, or a required one missing (the message lists the accepted)."""
+
+
 class LimitError(NlzooError, ValueError):
     """A size the user controls (pixels, frames, views, queries, panel size, upload) is over its limit."""
 
@@ -98,6 +102,10 @@ class InputNotFoundError(DataError, FileNotFoundError):
     """A path the user named does not exist (or is the wrong kind: a folder for a file, a file for a folder)."""
 
 
+class OutputExistsError(NlzooError, FileExistsError):
+    """An output path is in the way (a file where a folder goes, or a folder that must not exist yet)."""
+
+
 class ExportError(NlzooError, RuntimeError):
     """A model cannot be exported as asked (the message says why, not the tracer's dump)."""
 
@@ -118,6 +126,8 @@ __all__ = [
     "LimitError",
     "NlzooError",
     "OriginUnavailableError",
+    "OutputExistsError",
+    "UnknownArgumentError",
     "UnknownNameError",
     "UnsafeCheckpointError",
     "VideoDecodeError",

@@ -2,7 +2,9 @@
 
 ``fit | validate | test | predict`` are the Lightning CLI (see :mod:`nlzoo.cli.lightning`); the zoo
 subcommands beside them each live in one module of this package exposing ``add_parser`` and ``run``.
-Errors from user input print as one line plus a hint (``--traceback`` shows the full trace).
+Errors a user can cause (:class:`nlzoo.errors.NlzooError`) print as one line and exit 2 (``--traceback`` or
+``NLZOO_TRACEBACK=1`` shows the trace); anything else is a bug and keeps its traceback (exit 1). Only this
+package's modules load for ``--help``: torch, Lightning and the zoo are imported when a command runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import sys
 from types import ModuleType
 
 from .. import __version__
+from ..errors import NlzooError
 
 # Subcommand name -> module in this package (each defines HELP, add_arguments(parser) and run(args) -> int).
 COMMANDS: dict[str, str] = {
@@ -27,7 +30,6 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)
 
 
 def _command(name: str) -> ModuleType:
@@ -39,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nlzoo",
         description="Non-local Neural Networks model zoo (Wang et al., CVPR 2018).",
         epilog="Training: nlzoo {fit,validate,test,predict} --config recipes/... (the Lightning CLI; "
-        "`nlzoo fit --help` lists its options).",
+        "`nlzoo fit --help` summarises them, `--help-all` lists every option).",
     )
     parser.add_argument("--version", action="version", version=f"nlzoo {__version__}")
     parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
@@ -58,9 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in LIGHTNING_COMMANDS:
+        if argv[1:] in (["--help"], ["-h"]):
+            from .lightning_help import short_help
+
+            print(short_help(argv[0]))
+            return 0
         from .lightning import run_lightning_cli
 
-        return run_lightning_cli(argv)
+        return run_lightning_cli([a if a != "--help-all" else "--help" for a in argv])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -68,13 +75,29 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(_command(args.command).run(args) or 0)
-    except USER_ERRORS as err:
+    except NlzooError as err:
         if args.traceback or os.environ.get("NLZOO_TRACEBACK"):
             raise
-        message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
-        print(f"nlzoo {args.command}: error: {message}", file=sys.stderr)
-        print("(run with --traceback for details)", file=sys.stderr)
-        return 2
+        return report_user_error(args.command, err)
+    except KeyboardInterrupt:  # Ctrl-C: the user's choice, not a bug; the shell's code for SIGINT
+        print(f"nlzoo {args.command}: interrupted", file=sys.stderr)
+        return 128 + 2
+
+
+def report_user_error(command: str, err: Exception) -> int:
+    """Print ``err`` as one line on stderr (the message says what to do) and return exit code 2.
+
+    An error re-raised from a DataLoader worker carries the worker's traceback in its message; its last line
+    is the original message.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if "Original Traceback (most recent call last):" in lines:
+        raised = f"{type(err).__module__}.{type(err).__qualname__}: "
+        start = max((i for i, line in enumerate(lines) if line.startswith(raised)), default=len(lines) - 1)
+        lines = [lines[start].removeprefix(raised), *lines[start + 1 :]]
+    message = " ".join(lines)
+    print(f"nlzoo {command}: error: {message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+# nlzoo.zoo.converters.SOURCES' names, spelled out so that --help needs no torch (a test keeps them equal).
+SOURCE_NAMES = ("pyslowfast", "caffe2", "mmaction2", "pytorchvideo")
+
 HELP = "convert a PySlowFast, Caffe2, mmaction2 or pytorchvideo checkpoint into an nlzoo model folder"
 
 EPILOG = """examples:
@@ -27,15 +30,14 @@ def _json_object(text: str) -> dict[str, Any]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..zoo.converters import SOURCES
-
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--source",
         required=True,
-        choices=list(SOURCES),
-        help="the framework that wrote INPUT: " + "; ".join(f"{f.name}: {f.description}" for f in SOURCES.values()),
+        choices=SOURCE_NAMES,
+        help="the framework that wrote INPUT (pyslowfast .pyth, the authors' caffe2 .pkl, mmaction2 .pth, "
+        "pytorchvideo hub .pyth); a file of another format is refused with the right --source",
     )
     parser.add_argument(
         "--model", required=True, help="architecture (i3d_r50_nl) or, for a published checkpoint, ARCH.TAG"

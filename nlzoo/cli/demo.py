@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
+
 if TYPE_CHECKING:  # the CLI imports every command for --help; Lightning loads only when the demo runs
     from ..data import SyntheticVideoDataModule
     from ..tasks import VideoClassifier
@@ -264,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     settings = QUICK if args.quick else DemoSettings()
     if args.epochs is not None:
         if args.epochs < 1:
-            raise ValueError(f"--epochs must be >= 1; got {args.epochs}")
+            raise ConfigError(f"--epochs must be >= 1; got {args.epochs}")
         settings = dataclasses.replace(settings, epochs=args.epochs)
     out: Path = args.out
     console = Console()

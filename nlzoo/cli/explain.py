@@ -7,8 +7,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads when the command runs, not for --help
+    from torch import nn
 
 HELP = "draw a non-local block's attention for a video or image (PNG, and an animated GIF for video)"
 
@@ -30,8 +34,6 @@ def _query(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .inputs import default_device
-
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("input", metavar="VIDEO_OR_IMAGE", help="a video file, or an image for 2-D models")
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=20, help="arrows per query (default 20, as the paper)")
     parser.add_argument("--panel-height", type=int, default=192, help="height of each drawn frame in pixels")
     parser.add_argument("--out", type=Path, default=Path("outputs/explain"), help="output folder (%(default)s)")
-    parser.add_argument("--device", default=default_device(), help="cpu, cuda, ... (default: %(default)s)")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available, else cpu)")
 
 
 @dataclass(frozen=True)
@@ -86,15 +88,19 @@ def write_attention_maps(
     import torch
 
     from ..explain import attention_map, render_animation, render_figure, save_gif
+    from ..limits import check_limit
     from .inputs import is_image, read_image, read_video_views, to_display
 
     if num_queries < 1 or top_k < 1 or panel_height < 8:
-        raise ValueError("--num-queries and --top-k must be >= 1 and --panel-height >= 8")
+        raise ConfigError("--num-queries and --top-k must be >= 1 and --panel-height >= 8")
+    check_limit("queries", len(queries) if queries else num_queries, what="the number of queries")
+    check_limit("top_k", top_k, what="--top-k (arrows per query)")
+    check_limit("panel_height", panel_height, what="--panel-height")
     config = model.nlzoo_config.data_config
     video_model = config.num_frames is not None
     if is_image(path) == video_model:
         kind = "a video model: give a video file" if video_model else "an image model: give an image file"
-        raise ValueError(f"{model.nlzoo_config.architecture} is {kind} (got {path})")
+        raise ConfigError(f"{model.nlzoo_config.architecture} is {kind} (got {path})")
     x = read_image(path, config) if not video_model else read_video_views(path, config, num_clips=1, num_crops=1)
     device = next(model.parameters()).device
     with torch.no_grad():
@@ -121,11 +127,14 @@ def _cell_to_input(cell: tuple[int, ...], grid: tuple[int, ...], shape: tuple[in
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from .inputs import load_for_inference
+    from ..errors import InputNotFoundError
+    from .inputs import default_device, load_for_inference
 
+    if not Path(args.input).is_file():  # before loading (and perhaps downloading) a model
+        raise InputNotFoundError(f"{args.input} does not exist")
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):
-        model = load_for_inference(args.model, device=args.device)
+        model = load_for_inference(args.model, device=args.device or default_device())
     with err.status(f"computing attention for {args.input}"):
         result = write_attention_maps(
             model,

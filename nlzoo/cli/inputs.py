@@ -7,7 +7,6 @@ transform as a one-frame clip.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
@@ -17,17 +16,68 @@ from torch import nn
 
 from ..data.clip_sampling import uniform_clips
 from ..data.image_dataset import IMAGE_EXTENSIONS
+from ..data.image_dataset import read_image as read_rgb_image
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
+from ..errors import ConfigError, WeightsError
+from ..limits import check_limit
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
-from ..zoo import DataConfig, load
+from ..zoo import DataConfig, get_entry, load
 from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
+from ..zoo.registry import split_tag
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``device`` as a torch device this machine has (a ``--device`` typo or a missing GPU is one line).
+
+    Raises:
+        ConfigError: not a device name, or no such device here.
+    """
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(
+            f"--device {device!r} is not a device; use --device cpu (or cuda, cuda:1, mps, ...)"
+        ) from None
+    backend = getattr(torch, resolved.type, None)
+    available = resolved.type == "cpu" or (backend is not None and backend.is_available())
+    if available and resolved.type == "cuda" and resolved.index is not None:
+        available = resolved.index < torch.cuda.device_count()
+    if not available:
+        raise ConfigError(f"--device {device!r}: this machine has no such device; use --device cpu")
+    return resolved
+
+
+def check_trained(name: str) -> None:
+    """Refuse a registry name whose weights leave part of the network untrained (it would predict noise).
+
+    A bare architecture means its default tag. Tags may lack only non-local blocks (identities at init, so the
+    network predicts what its base does); a tag without its head (e.g. ImageNet backbone weights under a pose
+    head) is for fine-tuning, not for predictions.
+
+    Raises:
+        WeightsError: no tag, or a tag whose weights lack more than non-local blocks.
+    """
+    arch, tag_name = split_tag(name)
+    entry = get_entry(arch)
+    tag = entry.tag(tag_name) if tag_name else (entry.tag(entry.default_tag) if entry.default_tag else None)
+    if tag is None:
+        raise WeightsError(
+            f"{arch} has no pretrained weights, and an untrained network would only predict noise; give a "
+            "model folder, an nlzoo fit checkpoint (.ckpt) or a published arch.tag (`nlzoo models --pretrained`)"
+        )
+    untrained = [p for p in tag.partial if "_nonlocal" not in p]
+    if untrained:
+        raise WeightsError(
+            f"{arch}.{tag.tag} holds no weights for {', '.join(untrained)} (they are for fine-tuning), so its "
+            "predictions would be noise; fine-tune it (nlzoo fit) and pass the checkpoint (.ckpt) or model folder"
+        )
 
 
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
@@ -38,25 +88,20 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
     tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
 
     Raises:
-        ValueError: the architecture has no pretrained tag.
-        FileNotFoundError: the weights must be converted first (the message says how).
+        WeightsError: the architecture has no pretrained tag, or its tag leaves a part untrained (nothing
+            untrained runs unasked).
+        OriginUnavailableError: the weights must be converted first (the message says how).
     """
+    device = resolve_device(device)  # before loading (and perhaps downloading) anything
     if name.endswith(".ckpt"):
         model = model_from_checkpoint(name)
     elif name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir():
         model = load(name)
     else:
+        check_trained(name)
         model = load(name, pretrained=True)
     model = model.to(device).eval()
     return to_channels_last(model) if has_3d_convs(model) else model
-
-
-def parse_views(text: str) -> tuple[int, int]:
-    """``"10x3"`` -> (10, 3): temporal clips x spatial crops (an argparse type)."""
-    clips, sep, crops = text.lower().partition("x")
-    if not sep or not clips.isdigit() or not crops.isdigit() or int(clips) < 1 or int(crops) < 1:
-        raise argparse.ArgumentTypeError(f"views must look like CLIPSxCROPS, e.g. 10x3 or 1x1; got {text!r}")
-    return int(clips), int(crops)
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:
@@ -70,11 +115,16 @@ def read_video_views(
 
     Raises:
         VideoDecodeError: the file is missing or unreadable.
-        ValueError: the data config does not describe clips.
+        ConfigError: the data config does not describe clips.
+        LimitError: too many views, frames to decode, or frames in the video.
     """
     check_clip_config(config)
+    check_limit("views", num_clips * num_crops, what=f"{num_clips}x{num_crops} views")
+    decoded = num_clips * config.num_frames  # type: ignore[operator]
+    check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames")
     transform = EvalViewTransform(config, num_crops=num_crops)
     with open_video(path, backend=backend) as reader:
+        check_limit("video_frames", reader.num_frames, what=f"{path}: {reader.num_frames} frames")
         clips = uniform_clips(
             reader.num_frames,
             num_clips=num_clips,
@@ -89,16 +139,10 @@ def read_image(path: str | os.PathLike[str], config: DataConfig) -> torch.Tensor
     """An image as the model's centre-crop input (1, C, H, W): short side to ``crop / crop_pct``, crop, normalise.
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: Pillow cannot read it.
+        ImageDecodeError: a missing file, or one Pillow cannot read.
+        LimitError: more pixels than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except UnidentifiedImageError as err:
-        raise ValueError(f"{path}: not an image Pillow can read ({err})") from None
+    pixels = np.asarray(read_rgb_image(os.fspath(path)))
     short = round(min(config.crop_size) / (config.crop_pct or 1.0))
     transform = EvalViewTransform(config.replace(test_scale=config.test_scale or short), num_crops=1)
     return transform(torch.from_numpy(pixels.copy()).unsqueeze(0))[:, :, 0]

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from PIL import Image, ImageDraw
-from torch import nn
+if TYPE_CHECKING:  # torch and Pillow load when the command runs, not for --help
+    import torch
+    from PIL import Image
+    from torch import nn
 
-from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
-from ..models.pose_codec import decode_to_image, flip_test
-from ..models.skeleton import Skeleton, default_skeleton
-from ..tasks.export import model_from_checkpoint
-from ..zoo import load
-from ..zoo.config import DataConfig
+    from ..models.skeleton import Skeleton
+    from ..zoo.config import DataConfig
 
 HELP = "draw a pose model's predicted skeleton onto an image"
 
@@ -30,7 +29,9 @@ _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="the input image (any format Pillow reads)")
     parser.add_argument(
-        "--model", required=True, help="a zoo name, model folder, hf-hub:org/repo, or a PoseEstimator .ckpt"
+        "--model",
+        required=True,
+        help="a model folder, hf-hub:org/repo, arch.tag, arch (its default tag) or a PoseEstimator .ckpt",
     )
     parser.add_argument("--out", help="output PNG (default: IMAGE_pose.png beside the input)")
     parser.add_argument(
@@ -39,21 +40,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         action="append",
         metavar=("X", "Y", "W", "H"),
-        help="a person box in pixels (repeat for several persons); default: the whole image",
+        help="a person box in pixels, W and H > 0 (repeat for several persons); default: the whole image",
     )
     parser.add_argument("--threshold", type=float, default=0.2, help="hide joints below this confidence (0.2)")
     parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
 
+def check_boxes(boxes: list[list[float]]) -> None:
+    """Every box is finite with a positive width and height (a degenerate box has no person to crop).
+
+    Raises:
+        ConfigError: a degenerate box; LimitError: more boxes than ``NLZOO_MAX_PERSONS``.
+    """
+    from ..errors import ConfigError
+    from ..limits import check_limit
+
+    check_limit("persons", len(boxes), what=f"{len(boxes)} person boxes")
+    for x, y, w, h in boxes:
+        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+            raise ConfigError(
+                f"--box {x:g} {y:g} {w:g} {h:g} is not a person box: give X Y W H in pixels with W > 0 and H > 0"
+            )
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..data.image_dataset import read_image
+    from ..errors import InputNotFoundError
+    from ..models.skeleton import default_skeleton
+
     source = Path(args.image)
     if not source.is_file():
-        raise FileNotFoundError(f"image {source} does not exist")
-    model, data_config = _load_model(args.model)
-    model = model.to(args.device).eval()
-    with Image.open(source) as raw:
-        image = raw.convert("RGB")
+        raise InputNotFoundError(f"image {source} does not exist")
+    if args.box:
+        check_boxes(args.box)  # before loading (and perhaps downloading) a model
+    image = read_image(str(source))
+    model, data_config = _load_model(args.model, device=args.device)
     boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
     skeleton = default_skeleton(int(model.num_classes))
     keypoints = predict_keypoints(
@@ -67,18 +89,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
-    model = model_from_checkpoint(name) if name.endswith(".ckpt") else load(name)
+def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:
+    """The pose model with weights (a bare name means its default tag, as for every inference command)."""
+    from ..errors import ConfigError
+    from .inputs import load_for_inference
+
+    model = load_for_inference(name, device=device)
     config = getattr(model, "nlzoo_config", None)
     if config is None or config.task != "pose-estimation":
         task = config.task if config is not None else "unknown"
-        raise ValueError(
+        raise ConfigError(
             f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
         )
     return model, config.data_config
 
 
-@torch.no_grad()
 def predict_keypoints(
     model: nn.Module,
     image: Image.Image,
@@ -89,6 +114,12 @@ def predict_keypoints(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given."""
+    import torch
+
+    from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
+    from ..models.pose_codec import decode_to_image, flip_test
+
+    check_boxes(boxes)
     in_h, in_w = data_config.crop_size
     crops, to_image = [], []
     for box in boxes:
@@ -97,7 +128,8 @@ def predict_keypoints(
         crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
         to_image.append(torch.from_numpy(invert_affine(matrix)).float())
     images = torch.stack(crops).to(device)
-    heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
+    with torch.no_grad():
+        heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
     return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
 
 
@@ -105,6 +137,8 @@ def draw_skeleton(
     image: Image.Image, keypoints: torch.Tensor, skeleton: Skeleton | None, *, threshold: float
 ) -> Image.Image:
     """A copy of ``image`` with limbs and joints above ``threshold`` drawn (left orange, right blue)."""
+    from PIL import ImageDraw
+
     canvas = image.copy()
     draw = ImageDraw.Draw(canvas)
     size = max(2, round(max(image.size) / 150))

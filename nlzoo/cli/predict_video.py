@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import ConfigError, InputNotFoundError
+
 HELP = "classify a video: top-5 labels with scores, averaged over multi-view testing (10 clips x 3 crops)"
 
 EPILOG = """examples:
@@ -15,7 +17,7 @@ probabilities averaged over the views (sigmoid with --multi-label)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .inputs import default_device, parse_views
+    from .argtypes import parse_views
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=5, help="how many classes to show (default 5)")
     parser.add_argument("--batch-size", type=int, default=4, help="views per forward pass (default 4)")
     parser.add_argument("--multi-label", action="store_true", help="sigmoid scores (multi-label models, Charades)")
-    parser.add_argument("--device", default=default_device(), help="cpu, cuda, cuda:1, ... (default: %(default)s)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,25 +40,26 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from .inputs import load_for_inference, read_video_views
+    from .inputs import default_device, load_for_inference, read_video_views
 
     if args.top_k < 1 or args.batch_size < 1:
-        raise ValueError("--top-k and --batch-size must be >= 1")
+        raise ConfigError("--top-k and --batch-size must be >= 1")
     if not Path(args.video).is_file():  # before loading (and perhaps downloading) a model
-        raise FileNotFoundError(f"video {args.video} does not exist")
+        raise InputNotFoundError(f"video {args.video} does not exist")
+    device = args.device or default_device()
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):
-        model = load_for_inference(args.model, device=args.device)
+        model = load_for_inference(args.model, device=device)
     cfg = model.nlzoo_config
     if cfg.data_config.num_frames is None:
-        raise ValueError(f"{args.model} is an image model ({cfg.task}); predict-video needs a video model")
+        raise ConfigError(f"{args.model} is an image model ({cfg.task}); predict-video needs a video model")
     clips, crops = args.views or (cfg.data_config.test_clips or 1, cfg.data_config.test_crops or 1)
     with err.status(f"decoding {clips}x{crops} views of {args.video}"):
         views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
     scores = []
     with Progress(console=err, transient=True) as progress, torch.inference_mode():
         for batch in progress.track(views.split(args.batch_size), description="classifying views"):
-            logits = model(batch.to(args.device)).float()
+            logits = model(batch.to(device)).float()
             scores.append(logits.sigmoid() if args.multi_label else logits.softmax(dim=-1))
     mean = torch.cat(scores).mean(dim=0).cpu()
     top = mean.topk(min(args.top_k, mean.numel()))

@@ -20,6 +20,7 @@ import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError, InputNotFoundError
 from ..zoo import DataConfig, get_entry
 from ..zoo.registry import split_tag
 from .samplers import EpochSampler
@@ -36,7 +37,7 @@ def model_data_config(model: str) -> DataConfig:
         KeyError: an unknown architecture or tag.
     """
     if model.startswith("hf-hub:"):
-        raise ValueError(
+        raise ConfigError(
             f"data.model={model!r}: a Hub model's data config is read when the task loads it; leave data.model "
             "unset so the data module takes the config from the task"
         )
@@ -44,7 +45,7 @@ def model_data_config(model: str) -> DataConfig:
     if folder.is_dir():
         config_file = folder / "config.json"
         if not config_file.is_file():
-            raise FileNotFoundError(f"{folder} has no config.json; is it a folder written by nlzoo.save_pretrained?")
+            raise InputNotFoundError(f"{folder} has no config.json; is it a folder written by nlzoo.save_pretrained?")
         return DataConfig.from_dict(json.loads(config_file.read_text()).get("data_config", {}))
     arch, tag = split_tag(model)
     entry = get_entry(arch)
@@ -78,9 +79,9 @@ class ClassificationDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if batch_size < 1 or eval_batch_size < 1:
-            raise ValueError(f"batch sizes must be >= 1; got {batch_size} and {eval_batch_size}")
+            raise ConfigError(f"batch sizes must be >= 1; got {batch_size} and {eval_batch_size}")
         if seed is not None and seed < 0:
-            raise ValueError(f"seed must be >= 0; got {seed}")
+            raise ConfigError(f"seed must be >= 0; got {seed}")
         self.splits = splits
         self.model, self._label_names_arg = model, label_names
         self.data_config_overrides = dict(data_config or {})
@@ -122,7 +123,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             module = self.trainer.lightning_module if self.trainer is not None else None
             base = getattr(module, "data_config", None)
             if base is None:
-                raise ValueError(
+                raise ConfigError(
                     "no data config: pass model='<registry name or folder>' to the data module, or train a "
                     "LightningModule with a data_config (nlzoo tasks have one)"
                 )
@@ -131,18 +132,18 @@ class ClassificationDataModule(pl.LightningDataModule):
             return base.replace(**overrides)
         except TypeError:
             known = sorted(DataConfig.__dataclass_fields__)
-            raise ValueError(f"unknown data_config keys {sorted(overrides)}; known: {known}") from None
+            raise ConfigError(f"unknown data_config keys {sorted(overrides)}; known: {known}") from None
 
     # Lightning hooks --------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         if stage == "predict":
-            raise ValueError(f"{type(self).__name__} has no predict split; {self.predict_hint}")
+            raise ConfigError(f"{type(self).__name__} has no predict split; {self.predict_hint}")
         config = self.resolve_data_config()
         for split in STAGE_SPLITS.get(stage or "fit", ()):
             if self.splits[split] is None:
                 if split == "val":
                     continue
-                raise ValueError(f"stage {stage!r} needs the {split!r} split; set data.{split}")
+                raise ConfigError(f"stage {stage!r} needs the {split!r} split; set data.{split}")
             self.datasets[split] = self.build_dataset(split, config)
 
     def _seed(self) -> int:

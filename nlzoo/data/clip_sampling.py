@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import ConfigError
+
 
 def clip_span(num_frames: int, sampling_rate: int) -> int:
     """Frames covered by one clip."""
@@ -32,7 +34,7 @@ def uniform_clips(video_frames: int, *, num_clips: int, num_frames: int, samplin
     """``num_clips`` clips at evenly spaced starts, the first at frame 0 and the last ending at the video's end;
     a single clip is centred (the paper's test views, e.g. 10 clips)."""
     if num_clips < 1:
-        raise ValueError(f"num_clips must be >= 1; got {num_clips}")
+        raise ConfigError(f"num_clips must be >= 1; got {num_clips}")
     room = max(video_frames - clip_span(num_frames, sampling_rate), 0)
     starts = [room // 2] if num_clips == 1 else [round(room * i / (num_clips - 1)) for i in range(num_clips)]
     return [

@@ -19,10 +19,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import ConfigError, ImageDecodeError, LimitError
 from ..models.pose_codec import HeatmapCodec
 from ..models.skeleton import Skeleton
 from ..zoo.config import IMAGENET_MEAN, IMAGENET_STD
 from .coco_persons import PersonInstance, read_coco_persons
+from .image_dataset import read_image
 from .pose_geometry import BOX_PADDING, box_to_window, crop_matrix, crop_tensor, invert_affine, transform_points
 
 log = logging.getLogger("nlzoo")
@@ -81,9 +83,8 @@ class TopDownPoseDataset(Dataset):
             i = (index + attempt) % len(self.instances)
             instance = self.instances[i]
             try:
-                with Image.open(instance.image_path) as raw:
-                    image = raw.convert("RGB")
-            except (OSError, ValueError) as err:
+                image = read_image(instance.image_path)  # bounded: a decompression bomb is skipped, not decoded
+            except (ImageDecodeError, LimitError) as err:
                 if instance.image_path not in self.unreadable:
                     self.unreadable.add(instance.image_path)
                     log.warning("skipping unreadable image %s: %s", instance.image_path, err)
@@ -184,11 +185,11 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         if (train_annotations is None) != (train_images is None):
-            raise ValueError("give train_annotations and train_images together")
+            raise ConfigError("give train_annotations and train_images together")
         if (val_annotations is None) != (val_images is None):
-            raise ValueError("give val_annotations and val_images together")
+            raise ConfigError("give val_annotations and val_images together")
         if val_detections is not None and val_annotations is None:
-            raise ValueError("val_detections needs val_annotations (the ground truth they are scored against)")
+            raise ConfigError("val_detections needs val_annotations (the ground truth they are scored against)")
         hm = heatmap_size or (input_size[0] // 4, input_size[1] // 4)
         self.train_files = (train_annotations, train_images)
         self.val_files = (val_annotations, val_images)
@@ -228,7 +229,7 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
         self, split: str, annotations: str | None, images: str | None, detections: str | None, *, train: bool
     ) -> TopDownPoseDataset:
         if annotations is None or images is None:
-            raise ValueError(f"no {split} data: set {split}_annotations and {split}_images")
+            raise ConfigError(f"no {split} data: set {split}_annotations and {split}_images")
         instances, skeleton = read_coco_persons(
             annotations,
             images,
@@ -237,7 +238,7 @@ class CocoKeypointsDataModule(pl.LightningDataModule):
             min_detection_score=self.min_detection_score,
         )
         if not instances:
-            raise ValueError(f"{annotations} gave no usable person instances (see the warnings above)")
+            raise ConfigError(f"{annotations} gave no usable person instances (see the warnings above)")
         self.skeleton = skeleton
         return TopDownPoseDataset(
             instances, skeleton, self.codec, train=train, **(self.augmentation if train else {}), **self.crop_args

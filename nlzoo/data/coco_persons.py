@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConfigError, InputNotFoundError
 from ..models.skeleton import Skeleton
 
 log = logging.getLogger("nlzoo")
@@ -64,14 +65,14 @@ def load_coco_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A COCO keypoints JSON, checked for the sections top-down pose needs."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"COCO annotation file {path} does not exist")
+        raise InputNotFoundError(f"COCO annotation file {path} does not exist")
     try:
         data = json.loads(path.read_text())
     except ValueError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data, dict) or k not in data]
     if missing:
-        raise ValueError(f"{path} lacks the COCO sections {missing}; expected a person_keypoints_*.json file")
+        raise ConfigError(f"{path} lacks the COCO sections {missing}; expected a person_keypoints_*.json file")
     return data
 
 
@@ -80,7 +81,7 @@ def person_category(data: dict[str, Any], source: str) -> dict[str, Any]:
     for category in data["categories"]:
         if category.get("keypoints"):
             return category
-    raise ValueError(f"{source} has no category with 'keypoints' names; is it a person_keypoints file?")
+    raise ConfigError(f"{source} has no category with 'keypoints' names; is it a person_keypoints file?")
 
 
 def read_coco_persons(
@@ -109,13 +110,13 @@ def read_coco_persons(
     category = person_category(data, source)
     skeleton = Skeleton.from_coco_category(category)
     if skeleton.num_joints != num_joints:
-        raise ValueError(
+        raise ConfigError(
             f"{source} annotates {skeleton.num_joints} joints ({', '.join(skeleton.names[:4])}, ...) but the model "
             f"predicts {num_joints}; set num_joints={skeleton.num_joints} (the model's num_classes) or use another file"
         )
     image_dir = Path(image_dir)
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"image folder {image_dir} (for {source}) does not exist")
+        raise InputNotFoundError(f"image folder {image_dir} (for {source}) does not exist")
     skipped = SkipCounter(source, defaultdict(list))
     images = _images(data, image_dir, skipped)
     if detections is None:
@@ -189,13 +190,13 @@ def _detections(
     skipped: SkipCounter,
 ) -> list[PersonInstance]:
     if not Path(path).is_file():
-        raise FileNotFoundError(f"detections file {path} does not exist")
+        raise InputNotFoundError(f"detections file {path} does not exist")
     try:
         results = json.loads(Path(path).read_text())
     except ValueError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
+        raise ConfigError(f"{path} is not valid JSON: {err}") from None
     if not isinstance(results, list):
-        raise ValueError(f"{path} must be a COCO results list [{{image_id, category_id, bbox, score}}, ...]")
+        raise ConfigError(f"{path} must be a COCO results list [{{image_id, category_id, bbox, score}}, ...]")
     instances = []
     for index, det in enumerate(results):
         if det.get("category_id", category_id) != category_id or float(det.get("score", 0.0)) < min_score:

@@ -25,7 +25,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import ImageDecodeError
+from ..errors import ConfigError, ImageDecodeError, LimitError
+from ..limits import check_limit
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
 
@@ -42,11 +43,18 @@ def read_image(path: str) -> Image.Image:
 
     Raises:
         ImageDecodeError: the file is missing, truncated, or not an image PIL can read.
+        LimitError: the header declares more pixels than ``NLZOO_MAX_IMAGE_PIXELS`` (checked before decoding,
+            so a decompression bomb allocates nothing).
     """
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header only
+            check_limit("image_pixels", image.width * image.height, what=f"{path}: {image.width}x{image.height} pixels")
             return image.convert("RGB")  # decodes every pixel now, so truncation shows here
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:  # PIL's error types vary
+    except Image.DecompressionBombError as err:  # Pillow's own (higher) bound, hit while reading the header
+        raise LimitError(f"{path}: {err}") from None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's error types vary
+        if isinstance(err, LimitError):
+            raise
         raise ImageDecodeError(f"{path}: {err}") from err
 
 
@@ -80,10 +88,10 @@ class ImageFileDataset(Dataset):
         self, items: Sequence[VideoItem], *, transform: ImageTransform, train: bool, max_retries: int = 10
     ) -> None:
         if not items:
-            raise ValueError("no images to load")
+            raise ConfigError("no images to load")
         multi = next((it for it in items if len(it.labels) != 1), None)
         if multi is not None:
-            raise ValueError(f"{multi.path} has labels {multi.labels}; image datasets are single-label")
+            raise ConfigError(f"{multi.path} has labels {multi.labels}; image datasets are single-label")
         self.items, self.transform, self.train, self.max_retries = list(items), transform, train, max_retries
 
     def __len__(self) -> int:

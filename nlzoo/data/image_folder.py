@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
+from ..errors import ConfigError
 from ..zoo import DataConfig
 from ..zoo.factory import TIMM_PREFIX
 from ..zoo.families.sources import TimmWeights
@@ -93,7 +94,7 @@ class ImageFolderDataModule(ClassificationDataModule):
             return names
         train = self.splits["train"]
         if train is None:
-            raise ValueError("the classes are unknown: give label_names or a training split")
+            raise ConfigError("the classes are unknown: give label_names or a training split")
         return scan_class_folders(train, extensions=IMAGE_EXTENSIONS)[1]
 
     # Datasets -------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from timm.data import create_transform
 
+from ..errors import ConfigError
 from ..zoo import DataConfig
 
 ImageTransform = Callable[[Image.Image], torch.Tensor]
@@ -43,7 +44,7 @@ def train_image_transform(
     """
     low, high = scale
     if not 0 < low <= high <= 1:
-        raise ValueError(f"scale must be (low, high) with 0 < low <= high <= 1; got {tuple(scale)}")
+        raise ConfigError(f"scale must be (low, high) with 0 < low <= high <= 1; got {tuple(scale)}")
     return create_transform(
         (3, *config.crop_size),
         is_training=True,

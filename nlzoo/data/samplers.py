@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from ..errors import ConfigError
+
 
 def mix_seed(*values: int) -> int:
     """A well-spread 63-bit seed from integers (numpy's SeedSequence hashing)."""
@@ -31,7 +33,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
     def __init__(self, length: int, *, seed: int, shuffle: bool = True) -> None:
         if length < 1:
-            raise ValueError(f"cannot sample from an empty dataset (length {length})")
+            raise ConfigError(f"cannot sample from an empty dataset (length {length})")
         self.length, self.seed, self.shuffle = length, seed, shuffle
         self.epoch = 0
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..errors import ConfigError
 from .synthetic_common import PALETTE, SPLITS, SplitSpec, ensure_dataset, write_dataset
 
 
@@ -71,13 +72,13 @@ class SyntheticVideoSpec(SplitSpec):
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_colours <= len(PALETTE):
-            raise ValueError(f"num_colours must be in 2..{len(PALETTE)}; got {self.num_colours}")
+            raise ConfigError(f"num_colours must be in 2..{len(PALETTE)}; got {self.num_colours}")
         if self.num_frames < 6:
-            raise ValueError(f"num_frames must be >= 6 so the two objects' frames are apart; got {self.num_frames}")
+            raise ConfigError(f"num_frames must be >= 6 so the two objects' frames are apart; got {self.num_frames}")
         if min(self.size) < 2 * self.margin + 2 * self.object_size:
-            raise ValueError(f"size {self.size} leaves no room for two {self.object_size}px objects and the margin")
+            raise ConfigError(f"size {self.size} leaves no room for two {self.object_size}px objects and the margin")
         if min(self.num_train, self.num_val, self.num_test) < 0 or self.num_train < 1:
-            raise ValueError("video counts must be >= 0, with at least one training video")
+            raise ConfigError("video counts must be >= 0, with at least one training video")
 
 
 def render_video(spec: SyntheticVideoSpec, rng: np.random.Generator, *, same: bool) -> np.ndarray:

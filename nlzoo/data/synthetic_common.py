@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from ..errors import ConfigError, OutputExistsError
+
 LABEL_NAMES = ("different_colour", "same_colour")
 SPLITS = ("train", "val", "test")
 PALETTE = (
@@ -57,7 +59,7 @@ def write_dataset(root: str | os.PathLike[str], spec: SplitSpec, fill: Callable[
     """
     root = Path(root)
     if root.exists():
-        raise FileExistsError(f"{root} already exists; remove it or choose another root")
+        raise OutputExistsError(f"{root} already exists; remove it or choose another root")
     tmp = root.with_name(f".{root.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -80,7 +82,7 @@ def ensure_dataset(root: str | os.PathLike[str], spec: Spec, write: Callable[[Pa
     meta = root / "meta.json"
     found = json.loads(meta.read_text()) if meta.is_file() else None
     if found != spec.to_dict():
-        raise ValueError(
+        raise ConfigError(
             f"{root} exists but was not generated with this spec (meta.json {'differs' if found else 'missing'}); "
             "remove it or choose another root"
         )

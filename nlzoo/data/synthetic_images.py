@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import ConfigError
 from .synthetic_common import LABEL_NAMES, PALETTE, SPLITS, SplitSpec, ensure_dataset, write_dataset
 
 
@@ -62,13 +63,13 @@ class SyntheticImageSpec(SplitSpec):
 
     def __post_init__(self) -> None:
         if not 2 <= self.num_colours <= len(PALETTE):
-            raise ValueError(f"num_colours must be in 2..{len(PALETTE)}; got {self.num_colours}")
+            raise ConfigError(f"num_colours must be in 2..{len(PALETTE)}; got {self.num_colours}")
         if self.corner < self.margin + self.mark_size:
-            raise ValueError(f"corner={self.corner} leaves no room for a {self.mark_size}px mark and the margin")
+            raise ConfigError(f"corner={self.corner} leaves no room for a {self.mark_size}px mark and the margin")
         if min(self.size) < 2 * self.corner:
-            raise ValueError(f"size {self.size} is too small for two {self.corner}px corner regions")
+            raise ConfigError(f"size {self.size} is too small for two {self.corner}px corner regions")
         if min(self.num_train, self.num_val, self.num_test) < 0 or self.num_train < 1:
-            raise ValueError("image counts must be >= 0, with at least one training image")
+            raise ConfigError("image counts must be >= 0, with at least one training image")
 
 
 def render_image(spec: SyntheticImageSpec, rng: np.random.Generator, *, same: bool) -> np.ndarray:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..errors import ConfigError
 from ..models.skeleton import COCO_PERSON
 from .coco_keypoints import CocoKeypointsDataModule
 
@@ -52,7 +53,7 @@ def generate_synthetic_pose(
         seed: everything drawn depends only on (seed, split, image index).
     """
     if max_people < 1:
-        raise ValueError(f"max_people must be >= 1; got {max_people}")
+        raise ConfigError(f"max_people must be >= 1; got {max_people}")
     root = Path(root)
     for split_index, (split, count) in enumerate(splits):
         image_dir = root / "images" / split

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError, InputNotFoundError
 from ..zoo import DataConfig
 from .classification_datamodule import ClassificationDataModule
 from .video_dataset import MultiViewVideoDataset, VideoClipDataset, collate_clips, collate_views
@@ -101,13 +102,13 @@ class VideoDataModule(ClassificationDataModule):
         names, given = self.label_names, self._num_classes_arg
         if names is not None:
             if given is not None and given != len(names):
-                raise ValueError(f"num_classes={given} but {len(names)} label names are given")
+                raise ConfigError(f"num_classes={given} but {len(names)} label names are given")
             return len(names)
         if given is not None:
             return given
         if self.splits["train"] is not None:
             return infer_num_classes(self._items("train", None))
-        raise ValueError("the number of classes is unknown: give label_names, num_classes or a training split")
+        raise ConfigError("the number of classes is unknown: give label_names, num_classes or a training split")
 
     # Datasets -------------------------------------------------------------------------------------------
     predict_hint = "use `nlzoo test` or `nlzoo predict-video`"
@@ -121,7 +122,7 @@ class VideoDataModule(ClassificationDataModule):
             return VideoClipDataset(items, backend=self.backend, **common)
         clips, crops = self.val_views if split == "val" else (self.test_views or (config.test_clips, config.test_crops))
         if not clips or not crops:
-            raise ValueError(f"no {split} views: set data.{split}_views or test_clips/test_crops in the data config")
+            raise ConfigError(f"no {split} views: set data.{split}_views or test_clips/test_crops in the data config")
         return MultiViewVideoDataset(items, num_clips=clips, num_crops=crops, backend=self.backend, **common)
 
     def _items(self, split: str, num_classes: int | None) -> list[VideoItem]:
@@ -139,7 +140,7 @@ def _check_some_exist(items: Sequence[VideoItem], source: str, probe: int = 8) -
     """Fail early when none of the first videos exists (a wrong root), instead of skipping them all."""
     first = items[:probe]
     if not any(os.path.exists(it.path) for it in first):
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"none of the first {len(first)} videos listed in {source} exists (e.g. {first[0].path}); "
             "check the list file's paths and data.root"
         )

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import ConfigError
 from ..zoo import DataConfig
 from .clip_sampling import random_clip, uniform_clips
 from .video_io import VideoDecodeError, open_video
@@ -44,7 +45,7 @@ def check_clip_config(config: DataConfig) -> None:
     for name in ("num_frames", "sampling_rate"):
         value = getattr(config, name)
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"the data config needs {name} >= 1 for video clips; got {value!r}")
+            raise ConfigError(f"the data config needs {name} >= 1 for video clips; got {value!r}")
 
 
 class _LabelledVideos(Dataset):
@@ -53,13 +54,13 @@ class _LabelledVideos(Dataset):
     ) -> None:
         check_clip_config(config)
         if not items:
-            raise ValueError("no videos to load")
+            raise ConfigError("no videos to load")
         self.items, self.num_classes, self.multi_label = list(items), num_classes, multi_label
         self.backend, self.config = backend, config
         if not multi_label:
             multi = next((it for it in self.items if len(it.labels) != 1), None)
             if multi is not None:
-                raise ValueError(f"{multi.path} has labels {multi.labels}; set multi_label=True for multi-label data")
+                raise ConfigError(f"{multi.path} has labels {multi.labels}; set multi_label=True for multi-label data")
 
     def __len__(self) -> int:
         return len(self.items)
@@ -165,7 +166,7 @@ class MultiViewVideoDataset(_LabelledVideos):
     ) -> None:
         super().__init__(items, num_classes=num_classes, multi_label=multi_label, backend=backend, config=config)
         if num_clips < 1:
-            raise ValueError(f"num_clips must be >= 1; got {num_clips}")
+            raise ConfigError(f"num_clips must be >= 1; got {num_clips}")
         self.transform = EvalViewTransform(config, num_crops=num_crops)
         self.num_clips, self.num_crops = num_clips, num_crops
 

@@ -19,7 +19,7 @@ import av
 import numpy as np
 import torch
 
-from ..errors import VideoDecodeError
+from ..errors import ConfigError, VideoDecodeError
 
 # Frames between two wanted ones above which a reader seeks instead of decoding through the gap.
 SEEK_GAP = 32
@@ -78,7 +78,7 @@ def open_video(path: str | os.PathLike[str], *, backend: str = "pyav") -> VideoR
         VideoDecodeError: the file is missing, unreadable or has no video frames.
     """
     if backend not in _BACKENDS:
-        raise ValueError(f"unknown video backend {backend!r}; available: {', '.join(list_backends())}")
+        raise ConfigError(f"unknown video backend {backend!r}; available: {', '.join(list_backends())}")
     return _BACKENDS[backend](os.fspath(path))
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ConfigError, InputNotFoundError
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
 
 
@@ -27,7 +29,7 @@ class VideoItem:
     @property
     def label(self) -> int:
         if len(self.labels) != 1:
-            raise ValueError(f"{self.path} has labels {self.labels}; use multi_label=True for multi-label data")
+            raise ConfigError(f"{self.path} has labels {self.labels}; use multi_label=True for multi-label data")
         return self.labels[0]
 
 
@@ -41,10 +43,10 @@ def read_label_names(path: str | os.PathLike[str]) -> list[str]:
     names = [line.strip() for line in Path(path).read_text().splitlines()]
     names = [n for n in names if n and not n.startswith("#")]
     if not names:
-        raise ValueError(f"{path}: no class names found (expected one name per line)")
+        raise ConfigError(f"{path}: no class names found (expected one name per line)")
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"{path}: class names listed twice: {dupes}")
+        raise ConfigError(f"{path}: class names listed twice: {dupes}")
     return names
 
 
@@ -78,17 +80,17 @@ def read_list_file(
         where = f"{path}:{number}"
         fields = line.rsplit(None, 1)
         if len(fields) != 2:
-            raise ValueError(f"{where}: expected '<video path> <label>', got {raw!r}")
+            raise ConfigError(f"{where}: expected '<video path> <label>', got {raw!r}")
         video, label_text = fields
         labels = _parse_labels(label_text, where)
         bad = [c for c in labels if num_classes is not None and c >= num_classes]
         if bad:
-            raise ValueError(
+            raise ConfigError(
                 f"{where}: label {bad[0]} is out of range for {num_classes} classes (0..{num_classes - 1})"
             )
         items.append(VideoItem(str(base / video), labels))
     if not items:
-        raise ValueError(f"{path}: no videos listed (expected lines '<video path> <label>')")
+        raise ConfigError(f"{path}: no videos listed (expected lines '<video path> <label>')")
     return items
 
 
@@ -96,11 +98,11 @@ def _parse_labels(text: str, where: str) -> tuple[int, ...]:
     try:
         labels = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise ValueError(
+        raise ConfigError(
             f"{where}: label {text!r} is not a class index (integers, comma-separated for multi-label)"
         ) from None
     if any(c < 0 for c in labels):
-        raise ValueError(f"{where}: negative label {text!r}")
+        raise ConfigError(f"{where}: negative label {text!r}")
     return labels
 
 
@@ -127,14 +129,14 @@ def scan_class_folders(
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: not a directory of class folders")
+        raise InputNotFoundError(f"{root}: not a directory of class folders")
     folders = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
-        raise ValueError(f"{root}: no class folders found (expected {root}/<class name>/<video>)")
+        raise ConfigError(f"{root}: no class folders found (expected {root}/<class name>/<video>)")
     names = list(label_names) if label_names is not None else folders
     unknown = sorted(set(folders) - set(names))
     if unknown:
-        raise ValueError(f"{root}: folders {unknown} are not among the {len(names)} known classes")
+        raise ConfigError(f"{root}: folders {unknown} are not among the {len(names)} known classes")
     suffixes = tuple(e.lower() for e in extensions)
     items = [
         VideoItem(str(file), (names.index(folder),))
@@ -143,7 +145,7 @@ def scan_class_folders(
         if file.is_file() and file.suffix.lower() in suffixes
     ]
     if not items:
-        raise ValueError(f"{root}: no videos with extensions {list(suffixes)} in its class folders")
+        raise ConfigError(f"{root}: no videos with extensions {list(suffixes)} in its class folders")
     return items, names
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from ..zoo import DataConfig
 
 
@@ -57,7 +58,7 @@ def view_crop_origins(height: int, width: int, size: Sequence[int], num_crops: i
     ``num_crops=1`` the centre crop.
     """
     if num_crops < 1:
-        raise ValueError(f"num_crops must be >= 1; got {num_crops}")
+        raise ConfigError(f"num_crops must be >= 1; got {num_crops}")
     room_y, room_x = height - size[0], width - size[1]
 
     def spread(room: int) -> list[int]:
@@ -77,7 +78,7 @@ def normalize(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float])
 
 def _check_scale(config: DataConfig, short_side: int, what: str) -> None:
     if short_side < max(config.crop_size):
-        raise ValueError(
+        raise ConfigError(
             f"{what} short side {short_side} is smaller than crop_size {tuple(config.crop_size)}; "
             "raise the scale or lower crop_size in the data config"
         )
@@ -93,10 +94,10 @@ class TrainClipTransform:
 
     def __init__(self, config: DataConfig, *, flip: bool = True) -> None:
         if config.train_scale is None:
-            raise ValueError("the data config has no train_scale (short-side range [lo, hi]) for training")
+            raise ConfigError("the data config has no train_scale (short-side range [lo, hi]) for training")
         lo, hi = config.train_scale
         if not 0 < lo <= hi:
-            raise ValueError(f"train_scale must be [lo, hi] with 0 < lo <= hi; got {config.train_scale}")
+            raise ConfigError(f"train_scale must be [lo, hi] with 0 < lo <= hi; got {config.train_scale}")
         _check_scale(config, lo, "train_scale")
         self.config, self.flip = config, flip
 
@@ -120,9 +121,9 @@ class EvalViewTransform:
 
     def __init__(self, config: DataConfig, *, num_crops: int) -> None:
         if config.test_scale is None:
-            raise ValueError("the data config has no test_scale (short side at test time)")
+            raise ConfigError("the data config has no test_scale (short side at test time)")
         if num_crops < 1:
-            raise ValueError(f"num_crops must be >= 1; got {num_crops}")
+            raise ConfigError(f"num_crops must be >= 1; got {num_crops}")
         _check_scale(config, config.test_scale, "test_scale")
         self.config, self.num_crops = config, num_crops
 

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers import NonLocalBlock, nonlocal_blocks
 
 
@@ -57,13 +58,13 @@ def find_block(model: nn.Module, name: str | None = None) -> tuple[str, NonLocal
     """
     blocks = dict(nonlocal_blocks(model))
     if not blocks:
-        raise ValueError(f"{type(model).__name__} has no non-local blocks; explain a model whose name ends in _nl")
+        raise ConfigError(f"{type(model).__name__} has no non-local blocks; explain a model whose name ends in _nl")
     if name is None:
         return next(iter(blocks.items()))
     if name not in blocks:
         close = difflib.get_close_matches(name, blocks, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"no non-local block {name!r}.{hint} Blocks: {', '.join(blocks)}")
+        raise ConfigError(f"no non-local block {name!r}.{hint} Blocks: {', '.join(blocks)}")
     return name, blocks[name]
 
 
@@ -114,9 +115,9 @@ def pixel_to_cell(point: Sequence[int], input_shape: Sequence[int], grid: Sequen
     """
     if len(point) != len(input_shape):
         names = "t,y,x (frame, row, column)" if len(input_shape) == 3 else "y,x (row, column)"
-        raise ValueError(f"a query needs {len(input_shape)} coordinates {names}; got {tuple(point)}")
+        raise ConfigError(f"a query needs {len(input_shape)} coordinates {names}; got {tuple(point)}")
     if any(not 0 <= p < s for p, s in zip(point, input_shape, strict=True)):
-        raise ValueError(f"query {tuple(point)} is outside the input of shape {tuple(input_shape)}")
+        raise ConfigError(f"query {tuple(point)} is outside the input of shape {tuple(input_shape)}")
     return tuple(p * g // s for p, g, s in zip(point, grid, input_shape, strict=True))
 
 
@@ -149,7 +150,7 @@ def attention_map(
         raise ValueError(f"explain one input at a time; got a batch of {x.shape[0]}")
     name, nl_block = find_block(model, block)
     if nl_block.dims not in (2, 3):
-        raise ValueError(f"{name} is a {nl_block.dims}-D block; attention maps are drawn for 2-D and 3-D blocks")
+        raise ConfigError(f"{name} is a {nl_block.dims}-D block; attention maps are drawn for 2-D and 3-D blocks")
     features = block_input(model, nl_block, x)
     grid = tuple(features.shape[2:])
     if queries:

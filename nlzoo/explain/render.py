@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..limits import check_limit
 from .attention import AttentionMap
 
 QUERY_COLOURS = (
@@ -128,6 +129,8 @@ def render_figure(
     """
     steps, grid, key_steps, key_grid = _split_time(amap)
     layout = PanelGrid(steps, 1 + len(amap.queries), panel_size(frames.shape[1:3], panel_height), gap)
+    width, height = layout.size
+    check_limit("figure_pixels", width * height, what=f"the figure ({width}x{height} pixels)")
     canvas = Image.new("RGBA", layout.size, (0, 0, 0, 255))
     shown = [Image.fromarray(frames[frame_of_step(t, steps, len(frames))]).resize(layout.panel) for t in range(steps)]
     for row in range(layout.rows):

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from ..errors import CheckpointMismatchError
+
 
 def inflate_state_dict(state_dict_2d: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
     """Map a 2D ResNet state dict (torchvision / timm names) onto a 3D model with the same key names.
@@ -25,12 +27,14 @@ def inflate_state_dict(state_dict_2d: Mapping[str, torch.Tensor], model: nn.Modu
     out: dict[str, torch.Tensor] = {}
     unknown = [k for k in state_dict_2d if k not in target]
     if unknown:
-        raise ValueError(f"2D weights have keys the 3D model lacks: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}")
+        raise CheckpointMismatchError(
+            f"2D weights have keys the 3D model lacks: {unknown[:8]}{' ...' if len(unknown) > 8 else ''}"
+        )
     for key, w in state_dict_2d.items():
         want = target[key].shape
         if w.dim() == 4 and len(want) == 5:
             if tuple(w.shape) != (want[0], want[1], want[3], want[4]):
-                raise ValueError(f"{key}: 2D kernel {tuple(w.shape)} does not inflate to {tuple(want)}")
+                raise CheckpointMismatchError(f"{key}: 2D kernel {tuple(w.shape)} does not inflate to {tuple(want)}")
             t = want[2]
             out[key] = w.unsqueeze(2).repeat(1, 1, t, 1, 1) / t
         else:

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers import insert_nonlocal
 from .timm_nl import create_timm_nonlocal
 
@@ -49,10 +50,10 @@ class SimpleBaselineHead(nn.Module):
     ) -> None:
         super().__init__()
         if not deconv_channels:
-            raise ValueError("deconv_channels needs at least one stage (SimpleBaseline: (256, 256, 256))")
+            raise ConfigError("deconv_channels needs at least one stage (SimpleBaseline: (256, 256, 256))")
         bad = [i for i in nonlocal_after if not 0 <= i < len(deconv_channels)]
         if bad:
-            raise ValueError(f"head nonlocal_after {bad}: deconv stages are 0..{len(deconv_channels) - 1}")
+            raise ConfigError(f"head nonlocal_after {bad}: deconv stages are 0..{len(deconv_channels) - 1}")
         layers: list[nn.Module] = []
         channels = in_channels
         for out in deconv_channels:
@@ -121,7 +122,7 @@ class TopDownPoseModel(nn.Module):
     ) -> None:
         super().__init__()
         if not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes is the number of joints and must be >= 1; got {num_classes!r}")
+            raise ConfigError(f"num_classes is the number of joints and must be >= 1; got {num_classes!r}")
         self.backbone = create_timm_nonlocal(
             backbone,
             nonlocal_after=nonlocal_after,
@@ -147,7 +148,7 @@ class TopDownPoseModel(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         """A freshly initialised 1x1 conv for ``num_classes`` joints (another skeleton)."""
         if num_classes < 1:
-            raise ValueError(f"a pose model needs >= 1 joint; got {num_classes}")
+            raise ConfigError(f"a pose model needs >= 1 joint; got {num_classes}")
         old = self.head.final_layer
         self.head.final_layer = nn.Conv2d(old.in_channels, num_classes, 1).to(old.weight.device, old.weight.dtype)
         nn.init.normal_(self.head.final_layer.weight, std=0.001)

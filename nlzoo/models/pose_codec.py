@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from ..errors import ConfigError
+
 
 class HeatmapCodec:
     """Encode joints as Gaussian heatmaps and decode heatmaps back to joints, both in input-crop pixels.
@@ -32,9 +34,9 @@ class HeatmapCodec:
 
     def __init__(self, input_size: Sequence[int], heatmap_size: Sequence[int], *, sigma: float = 2.0) -> None:
         if len(input_size) != 2 or len(heatmap_size) != 2:
-            raise ValueError(f"sizes are (H, W); got input {input_size} and heatmap {heatmap_size}")
+            raise ConfigError(f"sizes are (H, W); got input {input_size} and heatmap {heatmap_size}")
         if sigma <= 0:
-            raise ValueError(f"sigma must be positive; got {sigma}")
+            raise ConfigError(f"sigma must be positive; got {sigma}")
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.heatmap_size = (int(heatmap_size[0]), int(heatmap_size[1]))
         self.sigma = float(sigma)

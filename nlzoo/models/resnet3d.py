@@ -16,6 +16,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..layers import insert_nonlocal
 
 Temporal = Literal["c2d", "i3d"]
@@ -151,20 +152,20 @@ class ResNet3d(nn.Module):
     ) -> None:
         super().__init__()
         if depth not in DEPTHS:
-            raise ValueError(f"depth must be one of {sorted(DEPTHS)}; got {depth!r}")
+            raise ConfigError(f"depth must be one of {sorted(DEPTHS)}; got {depth!r}")
         if temporal not in ("c2d", "i3d"):
-            raise ValueError(f"temporal must be 'c2d' or 'i3d'; got {temporal!r}")
+            raise ConfigError(f"temporal must be 'c2d' or 'i3d'; got {temporal!r}")
         if stem_temporal_stride not in (1, 2):
-            raise ValueError(
+            raise ConfigError(
                 f"stem_temporal_stride must be 1 (8x8 clips) or 2 (32x2 clips); got {stem_temporal_stride}"
             )
         pool_t = stem_temporal_stride if stem_pool_temporal_kernel is None else stem_pool_temporal_kernel
         if not isinstance(pool_t, int) or not 1 <= pool_t <= 3:
-            raise ValueError(
+            raise ConfigError(
                 f"stem_pool_temporal_kernel must be 1, 2 or 3 (or None); got {stem_pool_temporal_kernel!r}"
             )
         if stem_pool_padding not in (0, 1):
-            raise ValueError(f"stem_pool_padding must be 0 (Caffe2 nets) or 1; got {stem_pool_padding!r}")
+            raise ConfigError(f"stem_pool_padding must be 0 (Caffe2 nets) or 1; got {stem_pool_padding!r}")
         kind, layers = DEPTHS[depth]
         block: type[BasicBlock3d] | type[Bottleneck3d] = BasicBlock3d if kind == "basic" else Bottleneck3d
         self.depth, self.temporal, self.in_chans = depth, temporal, in_chans
@@ -262,7 +263,7 @@ def _block_out_channels(block: nn.Module) -> int:
         return block.bn3.num_features
     if isinstance(block, BasicBlock3d):
         return block.bn2.num_features
-    raise ValueError(f"non-local blocks go after residual blocks ('layerK.i'); got a {type(block).__name__}")
+    raise ConfigError(f"non-local blocks go after residual blocks ('layerK.i'); got a {type(block).__name__}")
 
 
 def nonlocal_positions(depth: int, placement: str) -> tuple[str, ...]:
@@ -276,4 +277,4 @@ def nonlocal_positions(depth: int, placement: str) -> tuple[str, ...]:
         return tuple(f"layer{s}.{i}" for s, idx in picks.items() for i in idx if i < layers[s - 1])
     if placement == "nl10":
         return tuple(f"layer{s}.{i}" for s in (2, 3) for i in range(layers[s - 1]))
-    raise ValueError(f"placement must be 'none', 'nl' or 'nl10'; got {placement!r}")
+    raise ConfigError(f"placement must be 'none', 'nl' or 'nl10'; got {placement!r}")

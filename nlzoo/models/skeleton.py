@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
+
 COCO_KEYPOINT_NAMES = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder", "left_elbow",
     "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle",
@@ -47,9 +49,9 @@ class Skeleton:
         k = len(self.names)
         bad = [e for e in self.edges if not all(0 <= j < k for j in e)]
         if bad:
-            raise ValueError(f"skeleton edges {bad} refer to joints outside 0..{k - 1}")
+            raise ConfigError(f"skeleton edges {bad} refer to joints outside 0..{k - 1}")
         if self.oks_sigmas is not None and len(self.oks_sigmas) != k:
-            raise ValueError(f"{len(self.oks_sigmas)} OKS sigmas for {k} joints")
+            raise ConfigError(f"{len(self.oks_sigmas)} OKS sigmas for {k} joints")
 
     @property
     def num_joints(self) -> int:
@@ -73,7 +75,7 @@ class Skeleton:
         """
         names = tuple(category.get("keypoints") or ())
         if not names:
-            raise ValueError(f"category {category.get('name', category.get('id'))!r} lists no keypoint names")
+            raise ConfigError(f"category {category.get('name', category.get('id'))!r} lists no keypoint names")
         edges = tuple((int(a) - 1, int(b) - 1) for a, b in category.get("skeleton") or ())
         sigmas = COCO_OKS_SIGMAS if names == COCO_KEYPOINT_NAMES else None
         return cls(names=names, edges=edges, oks_sigmas=sigmas)

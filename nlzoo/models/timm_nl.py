@@ -13,6 +13,7 @@ from typing import Any
 import timm
 from torch import nn
 
+from ..errors import UnknownNameError
 from ..layers import insert_nonlocal
 
 
@@ -45,4 +46,4 @@ def check_timm_architecture(timm_name: str) -> None:
     if not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
         similar = close or timm.list_models(f"*{arch[:6]}*")[:5]
-        raise KeyError(f"timm has no architecture {arch!r}. Similar: {', '.join(similar) or 'none'}.")
+        raise UnknownNameError(f"timm has no architecture {arch!r}. Similar: {', '.join(similar) or 'none'}.")

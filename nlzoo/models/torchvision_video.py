@@ -24,6 +24,7 @@ from torch import nn
 from torchvision.models import video as tv_video
 from torchvision.models.video.s3d import SepInceptionBlock3D
 
+from ..errors import ConfigError
 from ..layers import insert_nonlocal
 
 VideoResNetArch = Literal["r3d_18", "mc3_18", "r2plus1d_18"]
@@ -52,7 +53,7 @@ class _TorchvisionVideo(nn.Module, ABC):
 
     def _check_num_classes(self, num_classes: int) -> None:
         if not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0 (0 returns pooled features); got {num_classes!r}")
+            raise ConfigError(f"num_classes must be an int >= 0 (0 returns pooled features); got {num_classes!r}")
 
     def _insert_blocks(
         self, after: Sequence[str], channels: Mapping[str, int] | None, nonlocal_args: Mapping[str, Any] | None
@@ -121,7 +122,7 @@ class TorchvisionVideoResNet(_TorchvisionVideo):
     ) -> None:
         super().__init__()
         if arch not in _VIDEO_RESNETS:
-            raise ValueError(f"arch must be one of {sorted(_VIDEO_RESNETS)}; got {arch!r}")
+            raise ConfigError(f"arch must be one of {sorted(_VIDEO_RESNETS)}; got {arch!r}")
         self._check_num_classes(num_classes)
         self.arch = arch
         net = _VIDEO_RESNETS[arch](weights=None, num_classes=max(num_classes, 1))

@@ -21,6 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
+from ..errors import ConfigError
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..zoo import DataConfig, load
 from .model_config import record_data_config, restore_data_config, save_data_config
@@ -95,9 +96,9 @@ class ClassificationTask(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
         if multi_label and label_smoothing:
-            raise ValueError("label_smoothing applies to single-label training; set it to 0 with multi_label")
+            raise ConfigError("label_smoothing applies to single-label training; set it to 0 with multi_label")
         if label_names is not None and num_classes is not None and len(label_names) != num_classes:
-            raise ValueError(f"{len(label_names)} label names for num_classes={num_classes}")
+            raise ConfigError(f"{len(label_names)} label names for num_classes={num_classes}")
         self.model = _build_network(model, num_classes, pretrained, model_args or {})
         if channels_last is None:
             channels_last = has_3d_convs(self.model)
@@ -208,7 +209,7 @@ class ClassificationTask(pl.LightningModule):
         optimizer = build_optimizer(groups, name=hp.optimizer, lr=hp.lr, momentum=hp.momentum, nesterov=hp.nesterov)
         total = self.trainer.estimated_stepping_batches
         if not math.isfinite(total):
-            raise ValueError("learning-rate schedules need a finite run: set trainer.max_epochs or trainer.max_steps")
+            raise ConfigError("learning-rate schedules need a finite run: set trainer.max_epochs or trainer.max_steps")
         per_epoch = self._steps_per_epoch() if hp.warmup_epochs or hp.milestones else 0
         scheduler = build_scheduler(
             optimizer,
@@ -229,7 +230,7 @@ class ClassificationTask(pl.LightningModule):
             trainer.fit_loop.setup_data()
         batches = trainer.num_training_batches
         if not math.isfinite(batches):
-            raise ValueError("warmup_epochs and milestones are in epochs, but the training data has no length")
+            raise ConfigError("warmup_epochs and milestones are in epochs, but the training data has no length")
         return math.ceil(batches / trainer.accumulate_grad_batches)
 
     # Frozen BN and exact resumes ----------------------------------------------------------------------------
@@ -271,13 +272,13 @@ def _build_network(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a registry name or an nn.Module; got {type(model).__name__}")
     if pretrained or model_args:
-        raise ValueError("pretrained and model_args apply to registry names; configure the instance directly")
+        raise ConfigError("pretrained and model_args apply to registry names; configure the instance directly")
     current = getattr(model, "num_classes", None)
     if current is None:
-        raise ValueError(f"{type(model).__name__} has no num_classes attribute; nlzoo tasks need a classifier")
+        raise ConfigError(f"{type(model).__name__} has no num_classes attribute; nlzoo tasks need a classifier")
     if num_classes is not None and current != num_classes:
         if not hasattr(model, "reset_classifier"):
-            raise ValueError(
+            raise ConfigError(
                 f"the model has {current} outputs but num_classes={num_classes}, and no reset_classifier() to change it"
             )
         log.info("re-initialising the classifier of %s: %d -> %d classes", type(model).__name__, current, num_classes)

@@ -14,6 +14,7 @@ import torch
 from timm.data import Mixup
 from torch import nn
 
+from ..errors import ConfigError
 from .classification import ClassificationTask
 
 
@@ -57,14 +58,16 @@ class ImageClassifier(ClassificationTask):
         super().__init__(model, num_classes, **kwargs)
         for name, value in (("mixup_alpha", mixup_alpha), ("cutmix_alpha", cutmix_alpha)):
             if value < 0:
-                raise ValueError(f"{name} must be >= 0; got {value}")
+                raise ConfigError(f"{name} must be >= 0; got {value}")
         for name, value in (("mixup_prob", mixup_prob), ("mixup_switch_prob", mixup_switch_prob)):
             if not 0 <= value <= 1:
-                raise ValueError(f"{name} must be in [0, 1]; got {value}")
+                raise ConfigError(f"{name} must be in [0, 1]; got {value}")
         self.mixer: Mixup | None = None
         if mixup_alpha > 0 or cutmix_alpha > 0:
             if self.hparams.multi_label:
-                raise ValueError("mixup/cutmix need single-label data; set mixup_alpha=cutmix_alpha=0 with multi_label")
+                raise ConfigError(
+                    "mixup/cutmix need single-label data; set mixup_alpha=cutmix_alpha=0 with multi_label"
+                )
             self.mixer = Mixup(
                 mixup_alpha=mixup_alpha,
                 cutmix_alpha=cutmix_alpha,
@@ -79,7 +82,7 @@ class ImageClassifier(ClassificationTask):
         if self.mixer is None:
             return x, y
         if len(x) % 2:
-            raise ValueError(
+            raise ConfigError(
                 f"mixup/cutmix pair each image with another one of its batch and need an even batch size; got "
                 f"{len(x)} (use an even data.batch_size; the training loader drops the last incomplete batch)"
             )

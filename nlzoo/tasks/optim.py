@@ -14,6 +14,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 OptimizerName = Literal["sgd", "adamw"]
 ScheduleName = Literal["cosine", "step", "constant"]
 
@@ -64,7 +66,7 @@ def build_optimizer(
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=nesterov)
     if name == "adamw":
         return torch.optim.AdamW(groups, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; use 'sgd' or 'adamw'")
+    raise ConfigError(f"unknown optimizer {name!r}; use 'sgd' or 'adamw'")
 
 
 def lr_factor(
@@ -93,7 +95,7 @@ def lr_factor(
             return gamma ** sum(s >= m for m in milestones)
         if schedule == "constant":
             return 1.0
-        raise ValueError(f"unknown schedule {schedule!r}; use 'cosine', 'step' or 'constant'")
+        raise ConfigError(f"unknown schedule {schedule!r}; use 'cosine', 'step' or 'constant'")
 
     if step < warmup_steps:
         end = scheduled(warmup_steps)

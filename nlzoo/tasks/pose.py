@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..models.pose_codec import decode_to_image, flip_test
 from ..models.skeleton import Skeleton, default_skeleton
 from ..zoo import load
@@ -81,7 +82,7 @@ class PoseEstimator(pl.LightningModule):
             self.save_hyperparameters(ignore=["model"])
             heads = getattr(model, "num_classes", num_joints)
             if heads != num_joints:
-                raise ValueError(f"the model predicts {heads} joints but num_joints={num_joints}")
+                raise ConfigError(f"the model predicts {heads} joints but num_joints={num_joints}")
             self.model = model
         self.skeleton: Skeleton | None = default_skeleton(num_joints)
         self.train_pck = HeatmapPCK(pck_threshold)
@@ -101,7 +102,7 @@ class PoseEstimator(pl.LightningModule):
         skeleton = getattr(datamodule, "skeleton", None)
         if isinstance(skeleton, Skeleton):
             if skeleton.num_joints != self.hparams.num_joints:
-                raise ValueError(
+                raise ConfigError(
                     f"the data has {skeleton.num_joints} joints but the task predicts {self.hparams.num_joints}; "
                     f"set model.num_joints={skeleton.num_joints}"
                 )
@@ -152,7 +153,7 @@ class PoseEstimator(pl.LightningModule):
         heatmaps = self.model(images) if heatmaps is None else heatmaps
         if self.hparams.flip_test:
             if self.skeleton is None:
-                raise ValueError(
+                raise ConfigError(
                     f"flip-test needs the left/right joint pairs, unknown for {self.hparams.num_joints} joints "
                     "without a data module skeleton; set flip_test=False"
                 )

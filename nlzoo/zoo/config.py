@@ -13,6 +13,8 @@ from typing import Any, Literal, Protocol
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 Task = Literal["video-classification", "image-classification", "pose-estimation"]
 TASKS: tuple[str, ...] = ("video-classification", "image-classification", "pose-estimation")
 
@@ -54,7 +56,7 @@ class DataConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown data_config keys {unknown}; known: {sorted(names)}")
+            raise ConfigError(f"unknown data_config keys {unknown}; known: {sorted(names)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
     @property

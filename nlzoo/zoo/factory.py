@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import ConfigError, OriginUnavailableError, UnknownArgumentError, WeightsError
 from .config import ModelConfig, PretrainedTag
 from .converters.published import PublishedCheckpoint
 from .folder import read_folder
@@ -73,7 +74,7 @@ def load(
     if name.startswith(TIMM_PREFIX):
         return _from_timm(name[len(TIMM_PREFIX) :], pretrained, num_classes, model_args, cache, local_files_only)
     if any(c in name for c in "/\\:"):
-        raise ValueError(
+        raise ConfigError(
             f"{name!r} is neither a registered model nor an existing folder. Use 'hf-hub:org/repo[@revision]' "
             "for a Hub repo, 'timm:<architecture>[.<tag>]' for any timm model, or the path of a folder holding "
             "config.json and model.safetensors."
@@ -90,7 +91,7 @@ def _pick_tag(
 ) -> tuple[str | None, bool]:
     """Which tag a name + ``pretrained`` select, and whether its weights load."""
     if tag_name is not None and isinstance(pretrained, str) and pretrained != tag_name:
-        raise ValueError(f"{name!r} names tag {tag_name!r} but pretrained={pretrained!r}; give one of them")
+        raise ConfigError(f"{name!r} names tag {tag_name!r} but pretrained={pretrained!r}; give one of them")
     if pretrained is None:
         pretrained = tag_name is not None
     if isinstance(pretrained, str):
@@ -98,7 +99,7 @@ def _pick_tag(
     elif pretrained and tag_name is None:
         tag_name = default_tag
         if tag_name is None:
-            raise ValueError(
+            raise WeightsError(
                 f"{name} has no pretrained weights; load it without pretrained=True, or see "
                 "nlzoo.list_models(pretrained=True)"
             )
@@ -120,7 +121,7 @@ def _from_timm(
     from .families.sources import TimmWeights, timm_data_config
 
     if "timm_name" in model_args:
-        raise TypeError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
+        raise UnknownArgumentError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
     arch, tag_name = split_tag(spec)
     default_tag = TimmWeights(arch).pretrained_cfg().tag if pretrained is True and tag_name is None else None
     tag_name, with_weights = _pick_tag(f"timm:{spec}", tag_name, pretrained, default_tag)
@@ -234,7 +235,7 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
         return tag.source
     if tag.status == "convertible" and tag.origin_url and tag.origin_format:
         return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license)
-    raise FileNotFoundError(f"{full}: no weights are available ({tag.notes or 'not published by anyone'})")
+    raise OriginUnavailableError(f"{full}: no weights are available ({tag.notes or 'not published by anyone'})")
 
 
 def load_folder(directory: str | os.PathLike[str], *, num_classes: int | None = None, **model_args: Any) -> nn.Module:

@@ -17,6 +17,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from ..errors import ChecksumMismatchError, ConfigError, InputNotFoundError, WeightsError
 from .config import ModelConfig
 
 CONFIG_NAME = "config.json"
@@ -29,7 +30,7 @@ def model_config(model: nn.Module) -> ModelConfig:
     """The :class:`ModelConfig` a zoo model carries (set by :func:`nlzoo.load`)."""
     cfg = getattr(model, "nlzoo_config", None)
     if not isinstance(cfg, ModelConfig):
-        raise ValueError(
+        raise ConfigError(
             f"{type(model).__name__} carries no nlzoo config: build it with nlzoo.load(...) "
             "(or a task's .model) so that it can be saved and re-created by name"
         )
@@ -79,9 +80,9 @@ def read_config(directory: str | os.PathLike[str]) -> ModelConfig:
         raw = json.loads(config_path.read_text())
         cfg = ModelConfig.from_dict(raw)
     except (ValueError, TypeError, KeyError, AttributeError) as err:
-        raise ValueError(f"{config_path} is not a valid nlzoo config: {err}") from err
+        raise ConfigError(f"{config_path} is not a valid nlzoo config: {err}") from err
     if raw.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-        raise ValueError(f"{config_path} has format_version {raw['format_version']}; upgrade nlzoo to read it")
+        raise ConfigError(f"{config_path} has format_version {raw['format_version']}; upgrade nlzoo to read it")
     return cfg
 
 
@@ -96,7 +97,7 @@ def read_folder(directory: str | os.PathLike[str]) -> tuple[ModelConfig, dict[st
     try:
         tensors = safetensors.torch.load(weights_path.read_bytes())
     except Exception as err:  # safetensors raises its own error types for truncated or corrupt files
-        raise ValueError(
+        raise WeightsError(
             f"{weights_path} is not a readable safetensors file ({err}); re-download or re-convert it"
         ) from err
     return cfg, {key: tensors[key] for key in sorted(tensors)}  # load() returns them in hash order
@@ -108,7 +109,7 @@ def check_weights_digest(directory: str | os.PathLike[str]) -> None:
     recorded = json.loads(_required(path / CONFIG_NAME).read_text()).get("weights_sha256")
     found = file_sha256(_required(path / WEIGHTS_NAME))
     if recorded is not None and recorded != found:
-        raise ValueError(
+        raise ChecksumMismatchError(
             f"{path / WEIGHTS_NAME} has sha256 {found} but {CONFIG_NAME} records {recorded}: the weights changed "
             "after the folder was written. Re-create the folder with nlzoo.save_pretrained(model, dir)."
         )
@@ -125,7 +126,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 def _required(path: Path) -> Path:
     if not path.is_file():
-        raise FileNotFoundError(
+        raise InputNotFoundError(
             f"{path} is missing: a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME} "
             "(write one with nlzoo.save_pretrained(model, dir) or `nlzoo convert`)"
         )

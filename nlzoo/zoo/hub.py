@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
+from ..errors import ChecksumMismatchError, ConfigError, HubError, HubNotFoundError, HubUnavailableError
 from .folder import CONFIG_NAME, WEIGHTS_NAME, file_sha256
 
 log = logging.getLogger("nlzoo")
@@ -35,7 +35,7 @@ def split_revision(repo: str) -> tuple[str, str | None]:
     """``"org/name@rev"`` -> ``("org/name", "rev")``."""
     repo_id, _, revision = repo.partition("@")
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"expected a Hub repo id 'org/name[@revision]'; got {repo!r}")
+        raise ConfigError(f"expected a Hub repo id 'org/name[@revision]'; got {repo!r}")
     return repo_id, revision or None
 
 
@@ -152,12 +152,16 @@ def download_folder(
     try:
         expected = json.loads(config.read_text()).get("weights_sha256")
     except (ValueError, AttributeError) as err:
-        raise ValueError(f"{CONFIG_NAME} of {repo} is not valid JSON ({err}); it is not an nlzoo model repo") from err
+        raise HubNotFoundError(
+            f"{CONFIG_NAME} of {repo} is not valid JSON ({err}); it is not an nlzoo model repo"
+        ) from err
     weights = hub_file(
         repo_id, WEIGHTS_NAME, revision=commit, cache_dir=cache_dir, local_files_only=local_files_only, sha256=expected
     )
     if weights.parent != config.parent:
-        raise OSError(f"{repo}: config and weights resolved to different snapshots ({config.parent}, {weights.parent})")
+        raise HubError(
+            f"{repo}: config and weights resolved to different snapshots ({config.parent}, {weights.parent})"
+        )
     return config.parent
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import ConfigError, HubAuthError
 from .card import GENERATED_MARK, render_model_card
 from .factory import load_folder
 from .folder import CARD_NAME, check_weights_digest, read_config, save_pretrained
@@ -46,23 +47,48 @@ def push_to_hub(
 
     Raises:
         ValueError: ``repo_id`` is not ``org/name``, or the folder is not a loadable nlzoo model folder.
+        HubAuthError: no token is configured, or the Hub refuses it.
     """
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
 
     if split_revision(repo_id) != (repo_id, None):
-        raise ValueError(f"repo_id must be 'org/name' (pass revision=... for a branch); got {repo_id!r}")
+        raise ConfigError(f"repo_id must be 'org/name' (pass revision=... for a branch); got {repo_id!r}")
     with tempfile.TemporaryDirectory(prefix="nlzoo-push-") as tmp:
         if isinstance(model_or_dir, nn.Module):
             folder = save_pretrained(model_or_dir, tmp, repo_id=repo_id)
         else:
             folder = _checked_folder(Path(model_or_dir), repo_id)
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision is not None and not create_pr:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        return api.upload_folder(
-            folder_path=folder, repo_id=repo_id, revision=revision, commit_message=commit_message, create_pr=create_pr
-        )
+        api = HfApi(token=_hub_token(token))
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision is not None and not create_pr:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            return api.upload_folder(
+                folder_path=folder,
+                repo_id=repo_id,
+                revision=revision,
+                commit_message=commit_message,
+                create_pr=create_pr,
+            )
+        except HfHubHTTPError as err:
+            status = getattr(err.response, "status_code", None)
+            if status in (401, 403):
+                raise HubAuthError(f"the Hub refused the token for {repo_id} ({status}); {LOGIN_HINT}") from None
+            raise
+
+
+LOGIN_HINT = "log in with `hf auth login`, or set HF_TOKEN to a token with write access (or pass --token)"
+
+
+def _hub_token(token: str | None) -> str:
+    """The token to upload with (given, ``HF_TOKEN`` or ``hf auth login``'s), checked before any network call."""
+    from huggingface_hub import get_token
+
+    found = token or get_token()
+    if not found:
+        raise HubAuthError(f"uploading to the Hub needs a token and none is configured; {LOGIN_HINT}")
+    return found
 
 
 def _checked_folder(folder: Path, repo_id: str) -> Path:

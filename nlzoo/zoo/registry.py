@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..errors import UnknownNameError
+from ..errors import UnknownArgumentError, UnknownNameError
 from .config import TASKS, DataConfig, PretrainedTag
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
@@ -168,7 +168,7 @@ def build_model(
             if key not in accepted:
                 close = difflib.get_close_matches(key, accepted, n=2)
                 hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-                raise TypeError(
+                raise UnknownArgumentError(
                     f"{name}() got an unexpected argument {key!r}.{hint} Accepted: {', '.join(sorted(accepted))}."
                 )
     return target(**{**arch_args, **overrides})

@@ -50,6 +50,7 @@ class RecordingHfApi:
 def api(monkeypatch: pytest.MonkeyPatch) -> type[RecordingHfApi]:
     RecordingHfApi.calls, RecordingHfApi.uploaded = [], {}
     monkeypatch.setattr(huggingface_hub, "HfApi", RecordingHfApi)
+    monkeypatch.setenv("HF_TOKEN", "hf_fixture")  # as for the real Hub, an upload needs a token
     return RecordingHfApi
 
 
@@ -116,9 +117,22 @@ def test_push_refuses_what_would_not_load_back(
     assert api.calls == []  # nothing was created on the Hub
 
 
-def test_cli_push(api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any) -> None:
+def test_cli_push(
+    api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = nlzoo.save_pretrained(model, tmp_path / "m")
-    assert cli_main(["push", str(folder), REPO, "--revision", "dev", "--private", "--message", "cli"]) == 0
+    # No token anywhere: one line saying how to log in, before any call to the Hub.
+    for variable in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
+    argv = ["push", str(folder), REPO, "--revision", "dev", "--private", "--message", "cli"]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hf auth login" in err and "HF_TOKEN" in err
+    assert api.calls == []
+    monkeypatch.setenv("HF_TOKEN", "hf_from_env")  # following the advice
+    assert cli_main(argv) == 0
+    assert api.calls[0][1] == {"token": "hf_from_env"}
     out = capsys.readouterr().out
     assert f"https://hub.invalid/{REPO}/commit/abc" in out and f'nlzoo.load("hf-hub:{REPO}@{"a" * 40}")' in out
     assert api.calls[1][1]["private"] is True and api.calls[-1][1]["commit_message"] == "cli"
@@ -137,3 +151,20 @@ def test_live_push_then_load_back(model: torch.nn.Module, tmp_path: Path) -> Non
     loaded = nlzoo.load(f"hf-hub:{repo}@{info.oid}", cache_dir=tmp_path)
     assert state_digest(loaded) == state_digest(model)
     assert loaded.nlzoo_config.provenance["hub_revision"] == info.oid
+
+
+def test_a_refused_token_is_one_line(
+    api: type[RecordingHfApi], model: torch.nn.Module, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    def refuse(self: RecordingHfApi, repo_id: str, **kwargs: Any) -> str:
+        request = httpx.Request("POST", "https://hub.invalid/api/repos/create")
+        raise HfHubHTTPError("401 Client Error: Unauthorized", response=httpx.Response(401, request=request))
+
+    monkeypatch.setattr(RecordingHfApi, "create_repo", refuse)
+    folder = nlzoo.save_pretrained(model, tmp_path / "m")
+    assert cli_main(["push", str(folder), REPO, "--token", "hf_expired"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refused the token" in err[0] and "hf auth login" in err[0]

@@ -15,6 +15,8 @@ from torchmetrics import Metric
 from torchmetrics.functional.classification import multiclass_accuracy, multilabel_average_precision
 from torchmetrics.utilities import dim_zero_cat
 
+from ...errors import ConfigError
+
 
 class MultiViewMetrics(Metric):
     """Average (or max) view scores per video, then top-k accuracy or, for multi-label data, mAP.
@@ -40,7 +42,7 @@ class MultiViewMetrics(Metric):
     ) -> None:
         super().__init__()
         if reduction not in ("mean", "max"):
-            raise ValueError(f"reduction must be 'mean' or 'max'; got {reduction!r}")
+            raise ConfigError(f"reduction must be 'mean' or 'max'; got {reduction!r}")
         self.num_classes, self.multi_label, self.reduction = num_classes, multi_label, reduction
         self.top_k = tuple(k for k in top_k if k <= num_classes)
         for name in ("scores", "targets", "videos", "views"):

@@ -21,6 +21,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
+from ...errors import ConfigError
 from ...models.skeleton import COCO_OKS_SIGMAS
 
 log = logging.getLogger("nlzoo")
@@ -107,7 +108,9 @@ class CocoKeypointAP(Metric):
                 repeats).
         """
         if self.sigmas is None:
-            raise ValueError("OKS needs one sigma per joint for this skeleton; pass sigmas= (COCO's are for 17 joints)")
+            raise ConfigError(
+                "OKS needs one sigma per joint for this skeleton; pass sigmas= (COCO's are for 17 joints)"
+            )
         if keypoints.dim() != 3 or keypoints.shape[-1] != 3 or keypoints.shape[1] != len(self.sigmas):
             raise ValueError(
                 f"keypoints must be (B, K, 3) = x, y, confidence with K = {len(self.sigmas)} joints (one per OKS "
@@ -136,7 +139,7 @@ class CocoKeypointAP(Metric):
             return {name: torch.tensor(0.0) for name in STAT_NAMES}
         unknown = sorted({r["image_id"] for r in results} - set(coco.getImgIds()))
         if unknown:
-            raise ValueError(f"predictions for image ids {unknown[:5]} that the ground truth does not contain")
+            raise ConfigError(f"predictions for image ids {unknown[:5]} that the ground truth does not contain")
         from pycocotools.cocoeval import COCOeval
 
         with _captured_prints() as printed:
@@ -204,7 +207,7 @@ class CocoKeypointAP(Metric):
     def _person_category(self) -> int:
         categories = [c for c in self._load_ground_truth().dataset.get("categories", []) if c.get("keypoints")]
         if not categories:
-            raise ValueError("the ground truth has no category with keypoints; is it a person_keypoints file?")
+            raise ConfigError("the ground truth has no category with keypoints; is it a person_keypoints file?")
         return int(categories[0]["id"])
 
     def _oks_nms(self, members: list[int], kpts: np.ndarray, scores: np.ndarray, areas: np.ndarray) -> list[int]:

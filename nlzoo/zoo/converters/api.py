@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ...errors import ConfigError, OutputExistsError, UnknownArgumentError
 from ..config import ModelConfig, PretrainedTag
 from ..folder import save_pretrained
 from ..registry import ModelEntry, get_entry, split_tag
@@ -80,9 +81,11 @@ def convert_checkpoint(
             f"convert it with --source {tag.origin_format}"
         )
     if "num_classes" in model_args:
-        raise TypeError("num_classes comes from the checkpoint's classifier; it is not a conversion argument")
+        raise UnknownArgumentError(
+            "num_classes comes from the checkpoint's classifier; it is not a conversion argument"
+        )
     if output_dir.exists() and not output_dir.is_dir():
-        raise FileExistsError(f"output {output_dir} exists and is not a folder")
+        raise OutputExistsError(f"output {output_dir} exists and is not a folder; choose another OUTPUT_DIR")
 
     report(f"reading {input_path.name}")
     raw = read_checkpoint(input_path)
@@ -123,7 +126,7 @@ def get_format(source: str) -> SourceFormat:
     try:
         return SOURCES[source]
     except KeyError:
-        raise ValueError(f"unknown checkpoint source {source!r}; choose one of {', '.join(SOURCES)}") from None
+        raise ConfigError(f"unknown checkpoint source {source!r}; choose one of {', '.join(SOURCES)}") from None
 
 
 def detect_format(raw: RawCheckpoint) -> SourceFormat | None:

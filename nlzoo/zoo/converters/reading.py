@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ...errors import UnsafeCheckpointError
+from ...errors import InputNotFoundError, UnsafeCheckpointError
 from .safe_pickle import RefusedGlobalError, load_pickle
 
 # The first object of a legacy (non-zip) torch.save file (torch/serialization.py MAGIC_NUMBER).
@@ -55,7 +55,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> RawCheckpoint:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist (or is not a file)")
+        raise InputNotFoundError(f"checkpoint {path} does not exist (or is not a file)")
     if zipfile.is_zipfile(path):
         return RawCheckpoint(path, "torch", _torch_load(path))
     try:

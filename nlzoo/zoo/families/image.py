@@ -26,6 +26,7 @@ from typing import Any
 
 from torch import nn
 
+from ...errors import UnknownArgumentError, WeightsError
 from ...models.resnet3d import nonlocal_positions
 from ...models.timm_nl import create_timm_nonlocal
 from ..config import DataConfig, PretrainedTag
@@ -91,7 +92,7 @@ def timm_tag(timm_name: str, *, with_nonlocal: bool = True) -> PretrainedTag:
     source = TimmWeights(timm_name)
     cfg = source.pretrained_cfg()
     if cfg.hf_hub_id != f"timm/{timm_name}":
-        raise ValueError(
+        raise WeightsError(
             f"timm's weights {timm_name!r} are not in the Hub's timm organisation (hf_hub_id={cfg.hf_hub_id!r}, "
             f"url={cfg.url!r}); build the model with timm.create_model(..., pretrained=True) and pass the module"
         )
@@ -158,7 +159,7 @@ def timm_nonlocal(*, timm_name: str | None = None, **model_args: Any) -> nn.Modu
     (224 px, bilinear). Saved models re-create themselves through it.
     """
     if timm_name is None:
-        raise TypeError(
+        raise UnknownArgumentError(
             "timm_nonlocal needs timm_name=...; e.g. nlzoo.load('timm:convnext_tiny', nonlocal_after=['stages.2'])"
         )
     return build_model(TIMM_ENTRY, create_timm_nonlocal, {"timm_name": timm_name}, model_args)

@@ -15,6 +15,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from ...errors import HubUnavailableError, OriginUnavailableError
 from ...models.inflate import inflate_state_dict
 from ...models.timm_nl import check_timm_architecture
 from .. import hub
@@ -152,7 +153,7 @@ class TorchvisionWeights:
         cached = os.path.join(model_dir, os.path.basename(urlparse(weights.url).path))
         offline = local_files_only or huggingface_hub.constants.HF_HUB_OFFLINE
         if offline and not os.path.isfile(cached):
-            raise FileNotFoundError(
+            raise OriginUnavailableError(
                 f"{self.weights} is not in the cache ({cached}) and downloads are off (local_files_only / "
                 f"HF_HUB_OFFLINE). Download {weights.url} to that path, or load once with network access."
             )
@@ -161,7 +162,7 @@ class TorchvisionWeights:
                 model_dir=model_dir, map_location="cpu", progress=True, check_hash=True, weights_only=True
             )
         except OSError as err:
-            raise OSError(
+            raise HubUnavailableError(
                 f"cannot download {weights.url} ({err}). Download it by hand to {cached}, or pass cache_dir= "
                 "pointing at a folder that holds it."
             ) from err
