@@ -16,7 +16,7 @@ from nlzoo.zoo import hub as hub_module
 
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[torch.nn.Module, Path]:
-    model = nlzoo.load("c2d_r18_nl", num_classes=6)
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=6)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     return model, nlzoo.save_pretrained(model, tmp_path / "model")
@@ -72,7 +72,7 @@ def test_name_errors() -> None:
     with pytest.raises(ValueError, match="neither a registered model nor an existing folder.*hf-hub:org/repo"):
         nlzoo.load("some/where")
     with pytest.raises(TypeError, match=r"i3d_r18_nl\(\) got an unexpected argument 'num_clases'\. Did you mean"):
-        nlzoo.load("i3d_r18_nl", num_clases=3)
+        nlzoo.load("i3d_r18_nl", pretrained=False, num_clases=3)
     with pytest.raises(ValueError, match="names tag 'imagenet' but pretrained='kinetics400'"):
         nlzoo.load("i3d_r18.imagenet", pretrained="kinetics400")
 

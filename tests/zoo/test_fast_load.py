@@ -19,7 +19,7 @@ from .hub_client import state_digest
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    model = nlzoo.load("c2d_r18_nl", num_classes=4)
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=4)
     with torch.no_grad():
         for tensor in model.state_dict().values():  # move every parameter and BN statistic, like training does
             if tensor.is_floating_point():

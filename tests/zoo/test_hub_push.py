@@ -55,7 +55,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> type[RecordingHfApi]:
 
 @pytest.fixture
 def model() -> torch.nn.Module:
-    return nlzoo.load("c2d_r18_nl", num_classes=3)
+    return nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=3)
 
 
 def _front_matter(card: str) -> dict[str, Any]:

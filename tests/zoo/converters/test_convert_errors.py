@@ -19,7 +19,7 @@ CFG = "MODEL:\n  ARCH: i3d\nNONLOCAL:\n  INSTANTIATION: softmax\n"
 
 @pytest.fixture(scope="module")
 def i3d_nl() -> torch.nn.Module:
-    return randomise(nlzoo.load("i3d_r18_nl", num_classes=4))
+    return randomise(nlzoo.load("i3d_r18_nl", pretrained=False, num_classes=4))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ ARCH, TAG = "c2d_r50", "kinetics400"  # pytorchvideo's C2D_8x8_R50.pyth
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
     """A directory holding the checkpoint under its published file name, and the network it came from."""
     root = tmp_path_factory.mktemp("origin")
-    source = randomise(nlzoo.load(ARCH, num_classes=400))
+    source = randomise(nlzoo.load(ARCH, pretrained=False, num_classes=400))
     write_pytorchvideo(source, root / "C2D_8x8_R50.pyth")
     return root, source
 
@@ -82,7 +82,9 @@ def test_a_file_that_is_not_the_published_checkpoint_is_refused_and_not_cached(
     published: tuple[Path, torch.nn.Module], origin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     wrong = published[0] / "wrong.pyth"
-    write_pytorchvideo(randomise(nlzoo.load("i3d_r50", num_classes=400)), wrong)  # I3D kernels, not C2D
+    write_pytorchvideo(
+        randomise(nlzoo.load("i3d_r50", pretrained=False, num_classes=400)), wrong
+    )  # I3D kernels, not C2D
     _point_tag_at(monkeypatch, f"{origin}/wrong.pyth")
     with pytest.raises(ConversionError):
         nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
