@@ -77,7 +77,8 @@ def load(
         >>> model.nlzoo_config.data_config.num_frames
         8
     """
-    if isinstance(name, os.PathLike):
+    is_path_object = isinstance(name, os.PathLike)  # a Path is always a folder, never a registry name
+    if is_path_object:
         name = os.fspath(name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"name must be a model name, 'hf-hub:org/repo' or a folder path; got {name!r}")
@@ -95,7 +96,7 @@ def load(
         return _load_folder(folder, num_classes, model_args, origin, check_digest=False)  # hub_file checked it
     if name.startswith(TIMM_PREFIX):
         return _from_timm(name[len(TIMM_PREFIX) :], pretrained, num_classes, model_args, cache, local_files_only)
-    if name.startswith(LOCAL_PREFIX) or is_path(name):
+    if is_path_object or name.startswith(LOCAL_PREFIX) or is_path(name):
         _weights_only(name, pretrained)
         return load_folder(_folder_path(name), num_classes=num_classes, **model_args)
     arch, tag_name = split_tag(name)
