@@ -23,7 +23,6 @@ from ..data.video_transforms import EvalViewTransform
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, load
-from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
 
 
 def default_device() -> str:
@@ -34,19 +33,15 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
     """A model with weights, in eval mode on ``device``; video networks in channels-last layout (faster,
     see :mod:`nlzoo.models.memory_format`).
 
-    ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (then its default
-    tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
+    ``name`` follows :func:`nlzoo.load`'s rule: a model folder path (``./x``, ``/abs/x``, ``local-dir:x``),
+    ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (its default tag: a network without weights would
+    only predict noise; a folder of that name is not used), or an ``nlzoo fit`` checkpoint (``.ckpt``).
 
     Raises:
-        ValueError: the architecture has no pretrained tag.
-        FileNotFoundError: the weights must be converted first (the message says how).
+        WeightsError: the architecture has no pretrained tag.
+        OriginUnavailableError / HubUnavailableError: the weights are not cached and cannot be downloaded.
     """
-    if name.endswith(".ckpt"):
-        model = model_from_checkpoint(name)
-    elif name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir():
-        model = load(name)
-    else:
-        model = load(name, pretrained=True)
+    model = model_from_checkpoint(name) if name.endswith(".ckpt") else load(name)
     model = model.to(device).eval()
     return to_channels_last(model) if has_3d_convs(model) else model
 
