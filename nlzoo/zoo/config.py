@@ -169,6 +169,7 @@ class PretrainedTag:
     metrics: Mapping[str, float] = field(default_factory=dict)  # reported by the origin, e.g. {"top1": 74.0}
     origin_url: str | None = None
     origin_format: str | None = None  # converter name: pyslowfast, caffe2, mmaction2, pytorchvideo, ...
+    origin_sha256: str | None = None  # the published file's sha256 when known (checked on download and cache hits)
     license: str | None = None
     verified: str = ""  # what nlzoo itself checked
     recipe: str | None = None

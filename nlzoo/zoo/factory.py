@@ -349,7 +349,7 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
     if tag.status == "available" and tag.source is not None:
         return tag.source
     if tag.status == "convertible" and tag.origin_url and tag.origin_format:
-        return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license)
+        return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license, tag.origin_sha256)
     raise OriginUnavailableError(
         f"{full}: no weights are available ({tag.notes or 'not published by anyone'}); {RANDOM_HINT}"
     )
