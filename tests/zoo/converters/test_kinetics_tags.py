@@ -61,7 +61,7 @@ def test_kinetics_labels_are_in_the_sources_index_order() -> None:
 
 
 def test_loading_a_convertible_tag_offline_explains_how_to_convert(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"I3D_NLN_8x8_R50\.pkl.*nlzoo convert --source caffe2"):
+    with pytest.raises(FileNotFoundError, match=r"I3D_NLN_8x8_R50\.pkl.*nlzoo convert --model i3d_r50_nl.kinetics400"):
         nlzoo.load("i3d_r50_nl.kinetics400", cache_dir=str(tmp_path), local_files_only=True)
 
 

@@ -71,7 +71,10 @@ def test_first_load_downloads_and_converts_then_the_cache_serves_offline(
 
 def test_an_unreachable_origin_says_how_to_convert_by_hand(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _point_tag_at(monkeypatch, "http://127.0.0.1:9/C2D_8x8_R50.pyth")
-    with pytest.raises(OriginUnavailableError, match=r"cannot be downloaded now .*nlzoo convert --source pytorchvideo"):
+    with pytest.raises(
+        OriginUnavailableError,
+        match=r"pretrained=False.*cannot be downloaded now .*nlzoo convert --model c2d_r50.kinetics400",
+    ):
         nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(OriginUnavailableError, match="downloads are off"):
