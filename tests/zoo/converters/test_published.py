@@ -92,3 +92,17 @@ def test_a_file_that_is_not_the_published_checkpoint_is_refused_and_not_cached(
     with pytest.raises(ConversionError):
         nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_whose_name_hash_does_not_match_is_refused_and_not_cached(
+    published: tuple[Path, torch.nn.Module], origin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from nlzoo.errors import ChecksumMismatchError
+    from nlzoo.zoo.download import sha256_prefix_in_name
+
+    (published[0] / "C2D_8x8_R50-deadbeef.pyth").write_bytes((published[0] / "C2D_8x8_R50.pyth").read_bytes())
+    _point_tag_at(monkeypatch, f"{origin}/C2D_8x8_R50-deadbeef.pyth")  # the name promises a sha256 it lacks
+    assert sha256_prefix_in_name(f"{origin}/C2D_8x8_R50-deadbeef.pyth") == "deadbeef"
+    with pytest.raises(ChecksumMismatchError, match="its published name says it starts with deadbeef"):
+        nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # neither the download nor a conversion was kept
