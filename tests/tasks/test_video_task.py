@@ -92,7 +92,7 @@ def test_injected_module_gets_a_new_head_and_stays_out_of_hparams() -> None:
     assert task.model is network and network.fc.out_features == 3
     assert "model" not in task.hparams and task.data_config is None
     with pytest.raises(ValueError, match="registry names"):
-        VideoClassifier(ResNet3d(18, temporal="c2d", num_classes=3), pretrained=True)
+        VideoClassifier(ResNet3d(18, temporal="c2d", num_classes=3), pretrained="kinetics400")
 
 
 def test_multi_label_training_and_map(synthetic_root: str, tmp_path: Path) -> None:
