@@ -74,7 +74,7 @@ def training_throughput(
     name: str, *, shape: tuple[int, ...], batch: int, iters: int, device: torch.device, amp: bool
 ) -> float:
     """Optimiser steps on random clips; clips per second after two warm-up steps."""
-    model = load(name, num_classes=400).to(device).train()
+    model = load(name, pretrained=False, num_classes=400).to(device).train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, *shape, device=device)
     y = torch.randint(0, 400, (batch,), device=device)
@@ -113,7 +113,7 @@ def main() -> None:
     batch = args.batch or (2 if args.quick else 8)
     iters = args.iters or (1 if args.quick else 5)
     workers = default_num_workers() if args.workers is None else args.workers
-    config = load(args.models[0]).nlzoo_config.data_config
+    config = load(args.models[0], pretrained=False).nlzoo_config.data_config
     if args.quick:  # 4 frames every 4th, 112 px crops from 128-144 px short sides
         config = config.replace(num_frames=4, sampling_rate=4, crop_size=(112, 112), train_scale=(128, 144))
         video_kw: dict[str, Any] = {"count": 4, "frames": 24, "size": (128, 170), "fps": 30}

@@ -43,7 +43,7 @@ def measure(name: str, mode: str, *, size: int, batch: int, repeats: int, device
 
     dev = torch.device(device)
     torch.manual_seed(0)
-    model = nlzoo.load(name, num_classes=1000).to(dev)
+    model = nlzoo.load(name, pretrained=False, num_classes=1000).to(dev)
     for _, block in nonlocal_blocks(model):
         nn.init.normal_(block.norm.weight, std=0.1)
     params = sum(p.numel() for p in model.parameters())

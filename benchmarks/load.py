@@ -64,7 +64,7 @@ def main() -> None:
         import nlzoo
         from nlzoo.zoo import get_entry, load_weights
 
-        folder = nlzoo.save_pretrained(nlzoo.load(name), Path(tmp) / "folder")
+        folder = nlzoo.save_pretrained(nlzoo.load(name, pretrained=False), Path(tmp) / "folder")
         state_dict = safetensors.torch.load_file(folder / "model.safetensors")
         torch.save(state_dict, Path(tmp) / "weights.pt")
         warm_hub_cache(folder, hf_home)

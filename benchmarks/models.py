@@ -121,7 +121,7 @@ class ModelResult:
 
 def measure_model(name: str, args: argparse.Namespace, device: torch.device, peak: float) -> ModelResult:
     torch.manual_seed(0)
-    model = nlzoo.load(name, num_classes=400).to(device).eval()
+    model = nlzoo.load(name, pretrained=False, num_classes=400).to(device).eval()
     for _, block in nonlocal_blocks(model):  # a trained block, not the identity init
         assert isinstance(block, NonLocalBlock)
         nn.init.normal_(block.norm.weight, std=0.1)
@@ -134,7 +134,7 @@ def measure_model(name: str, args: argparse.Namespace, device: torch.device, pea
         with torch.inference_mode():
             return m(x)
 
-    train_model = nlzoo.load(name, num_classes=400).to(device).train()
+    train_model = nlzoo.load(name, pretrained=False, num_classes=400).to(device).train()
 
     def make_train_step(m: nn.Module) -> Callable[[], None]:
         optimizer = torch.optim.SGD(m.parameters(), lr=1e-3, momentum=0.9)

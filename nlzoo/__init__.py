@@ -18,6 +18,7 @@ _LAZY: dict[str, str] = {
     "list_pairwise": "layers",
     "register_pairwise": "layers",
     "convert_checkpoint": "zoo",
+    "create_model": "zoo",
     "list_models": "zoo",
     "load": "zoo",
     "model_info": "zoo",
@@ -27,7 +28,7 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from .layers import NonLocalBlock, insert_nonlocal, list_pairwise, register_pairwise
-    from .zoo import convert_checkpoint, list_models, load, model_info, push_to_hub, save_pretrained
+    from .zoo import convert_checkpoint, create_model, list_models, load, model_info, push_to_hub, save_pretrained
 
 
 # Subpackages reachable as attributes after a bare ``import nlzoo`` (as when they were imported eagerly).
@@ -52,6 +53,7 @@ __all__ = [
     "NonLocalBlock",
     "__version__",
     "convert_checkpoint",
+    "create_model",
     "insert_nonlocal",
     "list_models",
     "list_pairwise",

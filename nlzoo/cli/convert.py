@@ -13,10 +13,10 @@ SOURCE_NAMES = ("pyslowfast", "caffe2", "mmaction2", "pytorchvideo")
 HELP = "convert a PySlowFast, Caffe2, mmaction2 or pytorchvideo checkpoint into an nlzoo model folder"
 
 EPILOG = """examples:
-  nlzoo convert --source caffe2 --model i3d_r50_nl.kinetics400 I3D_NLN_8x8_R50.pkl i3d_r50_nl_k400
+  nlzoo convert --model i3d_r50_nl.kinetics400 I3D_NLN_8x8_R50.pkl i3d_r50_nl_k400   (format detected)
   nlzoo convert --source pytorchvideo --model i3d_r50 I3D_8x8_R50.pyth i3d_r50_k400
 Published checkpoints are registry tags (nlzoo.model_info("i3d_r50_nl").tags): naming the tag applies the
-architecture settings, labels and provenance the weights need. Then: nlzoo.load("i3d_r50_nl_k400")."""
+architecture settings, labels and provenance the weights need. Then: nlzoo.load("./i3d_r50_nl_k400")."""
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -34,10 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--source",
-        required=True,
+        default=None,
         choices=SOURCE_NAMES,
         help="the framework that wrote INPUT (pyslowfast .pyth, the authors' caffe2 .pkl, mmaction2 .pth, "
-        "pytorchvideo hub .pyth); a file of another format is refused with the right --source",
+        "pytorchvideo hub .pyth); default: detected from the file's content",
     )
     parser.add_argument(
         "--model", required=True, help="architecture (i3d_r50_nl) or, for a published checkpoint, ARCH.TAG"
@@ -60,22 +60,23 @@ def run(args: argparse.Namespace) -> int:
     from ..zoo.folder import read_folder
 
     console = Console(stderr=True)
+
+    def step(text: str) -> None:
+        if text.startswith("detected "):
+            print(text)
+        status.update(f"{text} ...")
+
     with console.status("converting", spinner="dots") as status:
-        out = convert_checkpoint(
-            args.source,
-            args.model,
-            args.input,
-            args.output_dir,
-            progress=lambda step: status.update(f"{step} ..."),
-            **args.model_args,
-        )
+        out = convert_checkpoint(args.source, args.model, args.input, args.output_dir, progress=step, **args.model_args)
     cfg, _ = read_folder(out)
     conversion = cfg.provenance["conversion"]
     name = cfg.architecture + (f".{cfg.pretrained_tag}" if cfg.pretrained_tag else "")
     print(f"wrote {out} ({name}, {cfg.num_classes} classes)")
     print(f"  from {conversion['source_format']} {conversion['input_file']} sha256 {conversion['input_sha256']}")
+    for field, value in (conversion.get("settings_from_file") or {}).items():
+        print(f"  decided by the file's {field} = {value!r}")
     print(f"  model_args {json.dumps(cfg.model_args)}")
     if not cfg.pretrained_tag:
         print("  no registry tag: architecture and data settings are the defaults plus --model-args")
-    print(f"load it with nlzoo.load({str(out)!r})")
+    print(f"load it with nlzoo.load({str(out) if '/' in str(out) else './' + str(out)!r})")
     return 0

@@ -121,6 +121,7 @@ class DemoSettings:
 
         return VideoClassifier(
             model,
+            pretrained=False,  # the demo trains from scratch on its synthetic data
             num_classes=len(LABEL_NAMES),
             label_names=list(LABEL_NAMES),
             optimizer=self.optimizer,

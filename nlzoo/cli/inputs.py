@@ -25,7 +25,7 @@ from ..limits import check_limit
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, get_entry, load
-from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
+from ..zoo.factory import HUB_PREFIX, TIMM_PREFIX, is_path
 from ..zoo.registry import split_tag
 
 
@@ -84,22 +84,23 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
     """A model with weights, in eval mode on ``device``; video networks in channels-last layout (faster,
     see :mod:`nlzoo.models.memory_format`).
 
-    ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (then its default
-    tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
+    ``name`` follows :func:`nlzoo.load`'s rule: a model folder path (``./x``, ``/abs/x``, ``local-dir:x``),
+    ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (its default tag: a network without weights would
+    only predict noise; a folder of that name is not used), or an ``nlzoo fit`` checkpoint (``.ckpt``).
 
     Raises:
         WeightsError: the architecture has no pretrained tag, or its tag leaves a part untrained (nothing
             untrained runs unasked).
-        OriginUnavailableError: the weights must be converted first (the message says how).
+        OriginUnavailableError / HubUnavailableError: the weights are not cached and cannot be downloaded.
     """
     device = resolve_device(device)  # before loading (and perhaps downloading) anything
     if name.endswith(".ckpt"):
         model = model_from_checkpoint(name)
-    elif name.startswith((HUB_PREFIX, LOCAL_PREFIX)) or Path(name).is_dir():
+    elif name.startswith((HUB_PREFIX, TIMM_PREFIX)) or is_path(name):
         model = load(name)
     else:
         check_trained(name)
-        model = load(name, pretrained=True)
+        model = load(name)
     model = model.to(device).eval()
     return to_channels_last(model) if has_3d_convs(model) else model
 

@@ -8,11 +8,9 @@ are collated.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from functools import cached_property
-from pathlib import Path
 from typing import Any, ClassVar
 
 import pytorch_lightning as pl
@@ -20,9 +18,9 @@ import torch
 from pytorch_lightning.accelerators import CUDAAccelerator
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import ConfigError, InputNotFoundError
-from ..zoo import DataConfig, get_entry
-from ..zoo.registry import split_tag
+from ..errors import ConfigError
+from ..zoo import DataConfig
+from ..zoo.factory import resolve_data_config
 from .samplers import EpochSampler
 from .video_sources import read_label_names
 
@@ -30,7 +28,8 @@ STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)
 
 
 def model_data_config(model: str) -> DataConfig:
-    """The data config of a registry name (``arch`` or ``arch.tag``) or a saved model folder.
+    """The data config of a registry name (``arch``: its default tag's, or ``arch.tag``) or a model folder path,
+    by :func:`nlzoo.zoo.resolve_data_config`'s rule (the same as ``nlzoo.load``).
 
     Raises:
         ValueError: a Hub name (its config is only known once downloaded: let the task provide it).
@@ -41,15 +40,7 @@ def model_data_config(model: str) -> DataConfig:
             f"data.model={model!r}: a Hub model's data config is read when the task loads it; leave data.model "
             "unset so the data module takes the config from the task"
         )
-    folder = Path(model.removeprefix("local-dir:"))
-    if folder.is_dir():
-        config_file = folder / "config.json"
-        if not config_file.is_file():
-            raise InputNotFoundError(f"{folder} has no config.json; is it a folder written by nlzoo.save_pretrained?")
-        return DataConfig.from_dict(json.loads(config_file.read_text()).get("data_config", {}))
-    arch, tag = split_tag(model)
-    entry = get_entry(arch)
-    return entry.data_config.replace(**entry.tag(tag).data_config) if tag else entry.data_config
+    return resolve_data_config(model)
 
 
 def default_num_workers(devices: int = 1) -> int:

@@ -41,7 +41,8 @@ class ClassificationTask(pl.LightningModule):
             ``"hf-hub:org/repo"``) or a network instance (then not stored in the hyper-parameters).
         num_classes: classifier outputs (linked from the data module by the CLI); a different head size on
             an instance is re-initialised through its ``reset_classifier``.
-        pretrained: with a registry name, ``True`` for the default weights or a tag name.
+        pretrained: with a registry name, ``True`` (default) for its default weights, a tag name, or ``False``
+            for a randomly initialised network (training from scratch), as :func:`nlzoo.load`.
         model_args: architecture arguments, e.g. ``{"dropout": 0.5, "nonlocal_args": {...}}``.
         label_names: class names, kept in the model's config for saving.
         multi_label: sigmoid + binary cross-entropy and mAP, for datasets where a sample has several classes.
@@ -73,7 +74,7 @@ class ClassificationTask(pl.LightningModule):
         model: str | nn.Module,
         num_classes: int | None = None,
         *,
-        pretrained: bool | str = False,
+        pretrained: bool | str = True,
         model_args: dict[str, Any] | None = None,
         label_names: list[str] | None = None,
         multi_label: bool = False,
@@ -268,11 +269,11 @@ def _build_network(
 ) -> nn.Module:
     if isinstance(model, str):
         head = {"num_classes": num_classes} if num_classes is not None else {}
-        return load(model, pretrained=pretrained or None, **head, **model_args)
+        return load(model, pretrained=pretrained, **head, **model_args)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a registry name or an nn.Module; got {type(model).__name__}")
-    if pretrained or model_args:
-        raise ConfigError("pretrained and model_args apply to registry names; configure the instance directly")
+    if isinstance(pretrained, str) or model_args:
+        raise ValueError("a pretrained tag and model_args apply to registry names; configure the instance directly")
     current = getattr(model, "num_classes", None)
     if current is None:
         raise ConfigError(f"{type(model).__name__} has no num_classes attribute; nlzoo tasks need a classifier")

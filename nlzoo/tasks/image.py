@@ -37,7 +37,7 @@ class ImageClassifier(ClassificationTask):
             ``warmup_epochs``, ``label_smoothing``, ``model_args``, ...).
 
     Example:
-        >>> task = ImageClassifier("resnet18_nl", num_classes=10, mixup_alpha=0.2)
+        >>> task = ImageClassifier("resnet18_nl", pretrained=False, num_classes=10, mixup_alpha=0.2)
         >>> task.data_config.crop_size
         (224, 224)
     """

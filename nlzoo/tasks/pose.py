@@ -36,8 +36,8 @@ class PoseEstimator(pl.LightningModule):
         model: a zoo name (``"simplebaseline_r50_nl"``, ``"simplebaseline_r50.imagenet"``) or a module mapping
             (B, 3, H, W) crops to (B, K, H/4, W/4) heatmaps.
         num_joints: joints K (the model's ``num_classes``).
-        pretrained: for a zoo name: load its default tag (``True``), the named tag (``"imagenet"``) or no weights
-            (``False``); ``None`` loads weights only when the name has a tag (``"simplebaseline_r50.imagenet"``).
+        pretrained: for a zoo name: load its default tag (``True``, the default), the named tag (``"imagenet"``)
+            or no weights (``False``: a randomly initialised network), as :func:`nlzoo.load`.
         model_args: architecture arguments for a zoo name (e.g. ``{"head_nonlocal_after": [0]}``).
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
@@ -51,7 +51,7 @@ class PoseEstimator(pl.LightningModule):
         ground_truth: the evaluation's person_keypoints JSON; by default the data module's ``val_annotations``.
 
     Example:
-        >>> task = PoseEstimator("simplebaseline_r18", lr_steps=[2])
+        >>> task = PoseEstimator("simplebaseline_r18", pretrained=False, lr_steps=[2])
         >>> task(torch.randn(1, 3, 64, 64)).shape
         torch.Size([1, 17, 16, 16])
     """
@@ -61,7 +61,7 @@ class PoseEstimator(pl.LightningModule):
         model: str | nn.Module = "simplebaseline_r50",
         *,
         num_joints: int = 17,
-        pretrained: bool | str | None = None,
+        pretrained: bool | str = True,
         model_args: Mapping[str, Any] | None = None,
         lr: float = 1e-3,
         weight_decay: float = 0.0,

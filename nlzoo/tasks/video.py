@@ -28,7 +28,7 @@ class VideoClassifier(ClassificationTask):
         **kwargs: :class:`ClassificationTask` arguments (optimiser, schedule, freeze_bn, multi_label, ...).
 
     Example:
-        >>> task = VideoClassifier("c2d_r18", num_classes=5)
+        >>> task = VideoClassifier("c2d_r18", pretrained=False, num_classes=5)
         >>> task.data_config.num_frames
         8
     """

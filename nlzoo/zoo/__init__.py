@@ -2,7 +2,7 @@
 
 from .config import DataConfig, ModelConfig, PretrainedTag
 from .converters import convert_checkpoint
-from .factory import load, load_folder
+from .factory import create_model, load, load_folder, resolve_data_config
 from .folder import save_pretrained
 from .push import push_to_hub
 from .registry import build_model, get_entry, list_models, model_info, register_model
@@ -15,6 +15,7 @@ __all__ = [
     "PretrainedTag",
     "build_model",
     "convert_checkpoint",
+    "create_model",
     "get_entry",
     "list_models",
     "load",
@@ -23,6 +24,7 @@ __all__ = [
     "model_info",
     "push_to_hub",
     "register_model",
+    "resolve_data_config",
     "save_pretrained",
 ]
 

@@ -1,7 +1,14 @@
-"""``nlzoo.load``: one entry point for registry names, ``arch.tag`` weights, local folders and Hub repos."""
+"""``nlzoo.load``: one entry point for registry names, ``arch.tag`` weights, local folders and Hub repos.
+
+Names and paths never compete: a bare name (``i3d_r50_nl``, ``i3d_r50_nl.kinetics400``) is always the
+registry; a folder is a path (``./x``, ``/abs/x``, ``dir/x``, ``~/x``) or ``local-dir:x``; a Hub repo is
+``hf-hub:org/repo[@revision]``; any timm architecture is ``timm:arch[.tag]``. A folder in the working
+directory named like a registry model is ignored (and a warning says how to load it).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -10,100 +17,202 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ConfigError, OriginUnavailableError, UnknownArgumentError, WeightsError
-from .config import ModelConfig, PretrainedTag
+from ..errors import ConfigError, InputNotFoundError, OriginUnavailableError, UnknownNameError, WeightsError
+from .config import DataConfig, ModelConfig, PretrainedTag, check_num_classes
 from .converters.published import PublishedCheckpoint
 from .folder import read_folder
 from .hub import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
 from .registry import ModelEntry, get_entry, split_tag
 from .weights import load_weights
 
+log = logging.getLogger("nlzoo")
+
 HUB_PREFIX = "hf-hub:"
 LOCAL_PREFIX = "local-dir:"
 TIMM_PREFIX = "timm:"
 NONLOCAL_KEYS = "*_nonlocal.*"
+RANDOM_HINT = "pretrained=False (or nlzoo.create_model(name)) builds a randomly initialised network instead"
 
 
 def load(
     name: str | os.PathLike[str],
     *,
-    pretrained: bool | str | None = None,
+    pretrained: bool | str = True,
     num_classes: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     **model_args: Any,
 ) -> nn.Module:
-    """Build a model by name, with or without weights.
+    """A model with its weights: the architecture's default tag (the paper's weights where they exist), a
+    named tag, a local folder or a Hub repo. ``pretrained=False`` builds it randomly initialised.
 
     Args:
-        name: ``"i3d_r50_nl"`` (architecture), ``"i3d_r50_nl.kinetics400"`` (architecture + weights),
-            ``"hf-hub:org/repo"`` or ``"hf-hub:org/repo@revision"`` (a published folder on the Hugging Face Hub),
-            a local model folder (a path, optionally prefixed ``"local-dir:"``), or ``"timm:<arch>[.<tag>]"``:
-            any timm architecture, with non-local blocks after the submodules named by ``nonlocal_after=[...]``,
-            timm's data config and, with a tag, timm's weights (``"timm:convnext_tiny.in12k_ft_in1k"``).
-        pretrained: for an architecture name, ``True`` loads its default tag and a string names a tag
-            (``pretrained="imagenet"``); defaults to weights whenever the name itself points at them.
-        num_classes: a new head size; when it differs from the weights', the classifier is re-initialised
-            and the dropped keys are logged (every other mismatch is an error).
+        name: ``"i3d_r50_nl"`` (architecture: its default tag), ``"i3d_r50_nl.kinetics400"`` (architecture +
+            tag), ``"hf-hub:org/repo"`` or ``"hf-hub:org/repo@revision"`` (a published folder on the Hugging
+            Face Hub), a folder path (``"./folder"``, ``"/abs/folder"``, ``"local-dir:folder"``), or
+            ``"timm:<arch>[.<tag>]"``: any timm architecture, with non-local blocks after the submodules named
+            by ``nonlocal_after=[...]``, timm's data config and timm's weights. A bare name is always the
+            registry, never a folder of that name.
+        pretrained: ``True`` (default) loads the default tag of an architecture name; a string names a tag
+            (``pretrained="imagenet"``); ``False`` builds the architecture with random weights (as
+            :func:`create_model`; with ``arch.tag``, the tag's architecture and data settings, random weights).
+        num_classes: a new head size (a positive int); when it differs from the weights', the classifier is
+            re-initialised and the dropped keys are logged (every other mismatch is an error).
         cache_dir: download cache (defaults to huggingface_hub's, honouring ``HF_HOME``).
         local_files_only: never touch the network (also implied by ``HF_HUB_OFFLINE=1``).
         **model_args: architecture arguments (e.g. ``instantiation="dot_product"``), checked by name.
+            Reserved for a later ``features_only=True, out_indices=...`` (timm's feature-extraction contract).
 
     Returns:
         The model, carrying its :class:`~nlzoo.zoo.config.ModelConfig` as ``model.nlzoo_config``.
 
+    Raises:
+        UnknownNameError: an unknown architecture or tag (with close matches).
+        ConfigError: a bad ``num_classes`` or ``pretrained``, or contradicting arguments.
+        OriginUnavailableError / HubUnavailableError: the weights are not cached and cannot be downloaded
+            now (the message says that ``pretrained=False`` gives a random network).
+
     Example:
-        >>> model = load("i3d_r18_nl", num_classes=10)
+        >>> model = load("i3d_r18_nl", pretrained=False, num_classes=10)
         >>> model.nlzoo_config.data_config.num_frames
         8
     """
-    if isinstance(name, os.PathLike):
+    is_path_object = isinstance(name, os.PathLike)  # a Path is always a folder, never a registry name
+    if is_path_object:
         name = os.fspath(name)
     if not isinstance(name, str) or not name:
-        raise TypeError(f"name must be a model name, 'hf-hub:org/repo' or a folder path; got {name!r}")
+        raise ConfigError(f"name must be a model name, 'hf-hub:org/repo' or a folder path; got {name!r}")
+    pretrained = _check_pretrained(pretrained)
+    if num_classes is not None:
+        check_num_classes(num_classes)
     cache = os.fspath(cache_dir) if cache_dir is not None else None
     if name.startswith(HUB_PREFIX):
+        _weights_only(name, pretrained)
         from .hub import download_folder, split_revision
 
         repo = name[len(HUB_PREFIX) :]
         folder = download_folder(repo, cache_dir=cache, local_files_only=local_files_only)
         origin = {"hub_repo": split_revision(repo)[0], "hub_revision": folder.name}
-        return _load_folder(folder, num_classes, model_args, origin)
-    if name.startswith(LOCAL_PREFIX) or Path(name).is_dir():
-        return load_folder(name.removeprefix(LOCAL_PREFIX), num_classes=num_classes, **model_args)
+        return _load_folder(folder, num_classes, model_args, origin, check_digest=False)  # hub_file checked it
     if name.startswith(TIMM_PREFIX):
         return _from_timm(name[len(TIMM_PREFIX) :], pretrained, num_classes, model_args, cache, local_files_only)
-    if any(c in name for c in "/\\:"):
-        raise ConfigError(
-            f"{name!r} is neither a registered model nor an existing folder. Use 'hf-hub:org/repo[@revision]' "
-            "for a Hub repo, 'timm:<architecture>[.<tag>]' for any timm model, or the path of a folder holding "
-            "config.json and model.safetensors."
-        )
+    if is_path_object or name.startswith(LOCAL_PREFIX) or is_path(name):
+        _weights_only(name, pretrained)
+        return load_folder(_folder_path(name), num_classes=num_classes, **model_args)
     arch, tag_name = split_tag(name)
-    entry = get_entry(arch)
+    entry = _registry_entry(arch, name)
     tag_name, with_weights = _pick_tag(name, tag_name, pretrained, entry.default_tag)
     tag = entry.tag(tag_name) if tag_name is not None else None
     return _from_registry(entry, tag, with_weights, num_classes, model_args, cache, local_files_only)
 
 
+def resolve_data_config(name: str, *, pretrained: bool | str = True) -> DataConfig:
+    """How inputs must be prepared for ``name``, read without building or downloading anything.
+
+    The same names as :func:`load`, with the same rule: a bare architecture means its default tag
+    (``pretrained=False``: the architecture's own data config), ``arch.tag`` that tag, a folder path its
+    validated config.json.
+
+    Raises:
+        ConfigError: a Hub name (its config is known only once downloaded) or a bad config.json.
+        UnknownNameError: an unknown architecture or tag.
+    """
+    from .folder import read_config
+
+    pretrained = _check_pretrained(pretrained)
+    if name.startswith((HUB_PREFIX, TIMM_PREFIX)):
+        raise ConfigError(
+            f"{name!r}: its data config is known once the model is loaded; load it and read model.nlzoo_config"
+        )
+    if name.startswith(LOCAL_PREFIX) or is_path(name):
+        return read_config(_folder_path(name)).data_config
+    arch, tag_name = split_tag(name)
+    entry = _registry_entry(arch, name)
+    if tag_name is not None or (entry.tags and pretrained is not False):
+        tag_name, _ = _pick_tag(name, tag_name, pretrained, entry.default_tag)
+        return entry.data_config.replace(**entry.tag(tag_name).data_config)
+    return entry.data_config  # random init, or an architecture without tags
+
+
+def create_model(
+    name: str, *, pretrained: bool | str = False, num_classes: int | None = None, **kwargs: Any
+) -> nn.Module:
+    """timm's name for building a model: like :func:`load`, but randomly initialised unless ``pretrained`` says
+    otherwise.
+
+    Example:
+        >>> create_model("c2d_r18_nl", num_classes=5).num_classes
+        5
+    """
+    return load(name, pretrained=pretrained, num_classes=num_classes, **kwargs)
+
+
+def is_path(name: str) -> bool:
+    """Whether ``name`` is spelled as a path (``./x``, ``../x``, ``/x``, ``~/x``, ``dir/x``), not a registry name."""
+    return name.startswith(("./", "../", "~", ".\\", "..\\")) or "/" in name or os.sep in name or name in (".", "..")
+
+
+def _folder_path(name: str) -> Path:
+    path = Path(name.removeprefix(LOCAL_PREFIX)).expanduser()
+    if not path.is_dir():
+        hub_hint = f" For a Hub repo use 'hf-hub:{name}'." if name.count("/") == 1 and not path.exists() else ""
+        raise InputNotFoundError(
+            f"model folder {name!r} does not exist (or is not a folder).{hub_hint} A bare name loads from the "
+            "registry (see `nlzoo models`); 'timm:<arch>' builds any timm architecture."
+        )
+    return path
+
+
+def _registry_entry(arch: str, name: str) -> ModelEntry:
+    """The registry entry for a bare name; a same-named folder is ignored, with a hint how to load it instead."""
+    folder_exists = Path(name).is_dir()
+    try:
+        entry = get_entry(arch)
+    except UnknownNameError as err:
+        if folder_exists:
+            raise UnknownNameError(
+                f"{err} A folder {name!r} exists here: bare names are registry names; load the folder as "
+                f"'./{name}' or 'local-dir:{name}'."
+            ) from None
+        raise
+    if folder_exists:
+        log.warning(
+            "%r names the registry model; the folder of that name here is ignored (load it as './%s')", name, name
+        )
+    return entry
+
+
+def _check_pretrained(pretrained: Any) -> bool | str:
+    if pretrained is None:  # the default (older callers passed None for "whatever the name says")
+        return True
+    if isinstance(pretrained, bool) or (isinstance(pretrained, str) and pretrained):
+        return pretrained
+    raise ConfigError(f"pretrained must be True, False or a tag name like 'kinetics400'; got {pretrained!r}")
+
+
+def _weights_only(name: str, pretrained: bool | str) -> None:
+    if pretrained is not True:
+        raise ConfigError(
+            f"{name!r} is a model folder, which holds its own weights; pretrained={pretrained!r} applies to "
+            "registry names only. For a random network build the architecture: nlzoo.create_model('<arch>')"
+        )
+
+
 def _pick_tag(
-    name: str, tag_name: str | None, pretrained: bool | str | None, default_tag: str | None
+    name: str, tag_name: str | None, pretrained: bool | str, default_tag: str | None
 ) -> tuple[str | None, bool]:
     """Which tag a name + ``pretrained`` select, and whether its weights load."""
     if tag_name is not None and isinstance(pretrained, str) and pretrained != tag_name:
         raise ConfigError(f"{name!r} names tag {tag_name!r} but pretrained={pretrained!r}; give one of them")
-    if pretrained is None:
-        pretrained = tag_name is not None
+    if pretrained is False:  # random weights; a named tag still gives its architecture and data settings
+        return tag_name, False
     if isinstance(pretrained, str):
         tag_name = pretrained
-    elif pretrained and tag_name is None:
+    if tag_name is None:
         tag_name = default_tag
         if tag_name is None:
-            raise WeightsError(
-                f"{name} has no pretrained weights; load it without pretrained=True, or see "
-                "nlzoo.list_models(pretrained=True)"
-            )
-    return tag_name, bool(pretrained)
+            raise WeightsError(f"{name} has no pretrained weights; {RANDOM_HINT}")
+    return tag_name, True
 
 
 def _from_timm(
@@ -121,7 +230,7 @@ def _from_timm(
     from .families.sources import TimmWeights, timm_data_config
 
     if "timm_name" in model_args:
-        raise UnknownArgumentError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
+        raise ConfigError(f"'timm:{spec}' names the timm architecture already; drop timm_name=")
     arch, tag_name = split_tag(spec)
     default_tag = TimmWeights(arch).pretrained_cfg().tag if pretrained is True and tag_name is None else None
     tag_name, with_weights = _pick_tag(f"timm:{spec}", tag_name, pretrained, default_tag)
@@ -188,7 +297,13 @@ def _build_with_weights(
     template = meta if meta is not None else entry.builder(**build_args)
     try:
         state_dict = source.fetch(template, cache_dir=cache_dir, local_files_only=local_files_only)
-    except (HubUnavailableError, HubNotFoundError, ChecksumMismatchError) as err:
+    except (HubUnavailableError, OriginUnavailableError) as err:
+        where = f" The original checkpoint is at {tag.origin_url}." if tag.origin_url else ""
+        raise type(err)(
+            f"{entry.name}.{tag.tag}: the weights are not cached and cannot be downloaded now; {RANDOM_HINT}. "
+            f"{err}{where}"
+        ) from err
+    except (HubNotFoundError, ChecksumMismatchError) as err:
         where = f" The original checkpoint is at {tag.origin_url}." if tag.origin_url else ""
         raise type(err)(f"{entry.name}.{tag.tag}: {err}{where}") from err
     new_head = build_args.get("num_classes", tag.num_classes) != tag.num_classes
@@ -234,19 +349,31 @@ def _available_source(entry: ModelEntry, tag: PretrainedTag) -> Any:
     if tag.status == "available" and tag.source is not None:
         return tag.source
     if tag.status == "convertible" and tag.origin_url and tag.origin_format:
-        return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license)
-    raise OriginUnavailableError(f"{full}: no weights are available ({tag.notes or 'not published by anyone'})")
+        return PublishedCheckpoint(full, tag.origin_url, tag.origin_format, tag.license, tag.origin_sha256)
+    raise OriginUnavailableError(
+        f"{full}: no weights are available ({tag.notes or 'not published by anyone'}); {RANDOM_HINT}"
+    )
 
 
 def load_folder(directory: str | os.PathLike[str], *, num_classes: int | None = None, **model_args: Any) -> nn.Module:
-    """Re-create a model saved by :func:`nlzoo.save_pretrained` (config.json + model.safetensors)."""
+    """Re-create a model saved by :func:`nlzoo.save_pretrained` (config.json + model.safetensors).
+
+    The config is validated field by field and the weights must have the sha256 the config records.
+    """
+    if num_classes is not None:
+        check_num_classes(num_classes)
     return _load_folder(directory, num_classes, model_args, {"folder": str(directory)})
 
 
 def _load_folder(
-    directory: str | os.PathLike[str], num_classes: int | None, model_args: dict[str, Any], origin: dict[str, str]
+    directory: str | os.PathLike[str],
+    num_classes: int | None,
+    model_args: dict[str, Any],
+    origin: dict[str, str],
+    *,
+    check_digest: bool = True,
 ) -> nn.Module:
-    cfg, state_dict = read_folder(directory)
+    cfg, state_dict = read_folder(directory, check_digest=check_digest)
     entry = get_entry(cfg.architecture)
     args = {**cfg.model_args, **model_args}
     head = cfg.num_classes if num_classes is None else num_classes

@@ -5,8 +5,12 @@ Integrity: a caller that knows a file's sha256 (a registry tag, or the ``weights
 cache hit. A mismatch (tampering, truncation, a corrupted cache) is refused with both digests, and the bad
 copy is evicted from the cache so that it is never reused silently.
 
-huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is first imported (``import
-nlzoo`` imports it through timm), so set them before importing nlzoo.
+Failing fast: huggingface_hub retries a download it cannot start for about 25 s (backoff 1+2+4+8+8 s) before
+it gives up. When the file is not cached, nlzoo first asks the Hub for the file's metadata once, with no
+retries and a timeout of ``NLZOO_HUB_TIMEOUT`` seconds (default 10), and reports an unreachable Hub at once.
+
+huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME`` and ``HF_HUB_OFFLINE`` when it is first imported, so set
+them before the first download.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ log = logging.getLogger("nlzoo")
 
 COMMIT_RE = re.compile(r"[0-9a-f]{40}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+TIMEOUT_ENV = "NLZOO_HUB_TIMEOUT"
+DEFAULT_TIMEOUT = 10.0
 OFFLINE_HINT = (
     "To work offline, load once with network access to fill the cache (HF_HOME or cache_dir=...) and then set "
     "HF_HUB_OFFLINE=1; behind a firewall, set HF_ENDPOINT to a mirror before starting Python; or download the "
@@ -70,7 +76,10 @@ def hub_file(
     from huggingface_hub import errors
 
     at = f"{repo_id}@{revision}" if revision else repo_id
+    timeout = hub_timeout()
     try:
+        if not local_files_only:
+            _fail_fast_if_unreachable(repo_id, filename, revision, cache_dir, timeout)
         path = Path(
             huggingface_hub.hf_hub_download(
                 repo_id,
@@ -79,6 +88,7 @@ def hub_file(
                 cache_dir=cache_dir,
                 local_files_only=local_files_only,
                 library_name="nlzoo",
+                etag_timeout=timeout,
             )
         )
     except errors.RevisionNotFoundError as err:
@@ -90,7 +100,7 @@ def hub_file(
         ) from err
     except errors.RemoteEntryNotFoundError as err:
         raise HubNotFoundError(f"{at} has no file {filename!r}: it is not an nlzoo model repo") from err
-    except (errors.LocalEntryNotFoundError, errors.HfHubHTTPError, OSError) as err:
+    except (_Unreachable, errors.LocalEntryNotFoundError, errors.HfHubHTTPError, OSError) as err:
         raise HubUnavailableError(
             f"cannot get {filename} of {at}: the Hugging Face Hub is unreachable or offline mode is on, and the "
             f"file is not in the cache ({_first_line(err)}). {OFFLINE_HINT}"
@@ -98,6 +108,55 @@ def hub_file(
     if sha256 is not None:
         verify_sha256(path, sha256, what=f"{filename} of {at}")
     return path
+
+
+def hub_timeout() -> float:
+    """Seconds nlzoo waits for the Hub to answer before calling it unreachable: ``NLZOO_HUB_TIMEOUT`` or 10.
+
+    Raises:
+        ConfigError: the variable is not a positive number.
+    """
+    text = os.environ.get(TIMEOUT_ENV)
+    if text is None or not text.strip():
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{TIMEOUT_ENV} must be a number of seconds > 0; got {text!r}")
+    return value
+
+
+class _Unreachable(Exception):
+    """The metadata request failed for a network reason (raised inside :func:`hub_file` only)."""
+
+
+def _fail_fast_if_unreachable(
+    repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike[str] | None, timeout: float
+) -> None:
+    """One metadata request without retries when ``filename`` is not cached; raise :class:`_Unreachable` on a
+    network failure. A cached file needs no check: huggingface_hub falls back to it without retrying."""
+    import huggingface_hub
+    from huggingface_hub import constants, errors
+    from huggingface_hub.utils import _http
+
+    if constants.HF_HUB_OFFLINE:
+        return
+    cached = huggingface_hub.try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir, revision=revision)
+    if isinstance(cached, str):
+        return
+    network_errors = getattr(_http, "_DEFAULT_RETRY_ON_EXCEPTIONS", ())  # what huggingface_hub would retry
+    url = huggingface_hub.hf_hub_url(repo_id, filename, revision=revision)
+    try:
+        huggingface_hub.get_hf_file_metadata(url, timeout=timeout, library_name="nlzoo")
+    except errors.HfHubHTTPError as err:
+        status = err.response.status_code if err.response is not None else None
+        if status in (408, 429) or (status is not None and status >= 500):
+            raise _Unreachable(f"the Hub answered HTTP {status}") from err
+        # 401/404/...: hf_hub_download raises the precise error (repo, revision or file not found)
+    except (OSError, *network_errors) as err:
+        raise _Unreachable(f"no answer within {timeout:g} s ({TIMEOUT_ENV}): {_first_line(err)}") from err
 
 
 def verify_sha256(path: Path, expected: str, *, what: str) -> None:
@@ -152,9 +211,7 @@ def download_folder(
     try:
         expected = json.loads(config.read_text()).get("weights_sha256")
     except (ValueError, AttributeError) as err:
-        raise HubNotFoundError(
-            f"{CONFIG_NAME} of {repo} is not valid JSON ({err}); it is not an nlzoo model repo"
-        ) from err
+        raise ConfigError(f"{CONFIG_NAME} of {repo} is not valid JSON ({err}); it is not an nlzoo model repo") from err
     weights = hub_file(
         repo_id, WEIGHTS_NAME, revision=commit, cache_dir=cache_dir, local_files_only=local_files_only, sha256=expected
     )

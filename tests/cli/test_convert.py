@@ -14,7 +14,7 @@ from tests.zoo.converters.layouts import randomise, write_pytorchvideo
 
 @pytest.fixture
 def checkpoint(tmp_path: Path) -> tuple[torch.nn.Module, Path]:
-    model = randomise(nlzoo.load("i3d_r18", num_classes=6))
+    model = randomise(nlzoo.load("i3d_r18", pretrained=False, num_classes=6))
     return model, write_pytorchvideo(model, tmp_path / "I3D_8x8_R18.pyth")
 
 

@@ -14,7 +14,7 @@ from nlzoo.data import generate_synthetic_pose
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    model = nlzoo.load("simplebaseline_r18")
+    model = nlzoo.load("simplebaseline_r18", pretrained=False)
     model.nlzoo_config.data_config = model.nlzoo_config.data_config.replace(crop_size=(96, 64))
     return nlzoo.save_pretrained(model, tmp_path_factory.mktemp("model"))
 
@@ -51,7 +51,7 @@ def test_boxes_select_the_persons(model_dir: Path, image: Path, tmp_path: Path, 
 
 
 def test_a_video_model_or_missing_image_is_a_one_line_error(tmp_path: Path, image: Path, capsys) -> None:
-    video = nlzoo.save_pretrained(nlzoo.load("c2d_r18", num_classes=3), tmp_path / "video")
+    video = nlzoo.save_pretrained(nlzoo.load("c2d_r18", pretrained=False, num_classes=3), tmp_path / "video")
     assert main(["predict-image", str(image), "--model", str(video)]) == 2
     assert "is a video-classification model; predict-image needs a pose model" in capsys.readouterr().err
     assert main(["predict-image", str(tmp_path / "none.png"), "--model", "simplebaseline_r18"]) == 2

@@ -36,7 +36,7 @@ def write_videos(root: Path, count: int = 2) -> list[Path]:
 
 def write_model(folder: Path) -> torch.nn.Module:
     """A c2d_r18_nl with random weights whose non-local blocks are active (non-zero gamma), saved to ``folder``."""
-    model = nlzoo.load("c2d_r18_nl", num_classes=len(LABEL_NAMES))
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=len(LABEL_NAMES))
     for _, block in nonlocal_blocks(model):
         torch.nn.init.normal_(block.norm.weight, std=0.5)
     model.nlzoo_config.data_config = TINY_DATA

@@ -12,9 +12,9 @@ def test_data_config_of_names_tags_and_folders(tmp_path: Path) -> None:
     entry = get_entry("i3d_r50_nl")
     assert model_data_config("i3d_r50_nl") == entry.data_config
     assert model_data_config("i3d_r50_nl.imagenet") == entry.data_config
-    folder = save_pretrained(load("c2d_r18", num_classes=3), tmp_path / "saved")
+    folder = save_pretrained(load("c2d_r18", pretrained=False, num_classes=3), tmp_path / "saved")
     assert model_data_config(str(folder)) == get_entry("c2d_r18").data_config
-    with pytest.raises(FileNotFoundError, match="has no config.json"):
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
         model_data_config(str(tmp_path))
 
 

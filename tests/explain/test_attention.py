@@ -15,7 +15,7 @@ from nlzoo.layers import nonlocal_blocks
 @pytest.fixture(scope="module")
 def model() -> torch.nn.Module:
     torch.manual_seed(0)
-    model = nlzoo.load("c2d_r18_nl", num_classes=2)
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=2)
     for _, block in nonlocal_blocks(model):
         torch.nn.init.normal_(block.norm.weight, std=0.5)
     return model.eval()
@@ -88,6 +88,6 @@ def test_block_errors_name_the_blocks(model, clip) -> None:
     with pytest.raises(ValueError, match=blocks):
         attention_map(model, clip, block="layer3.1_nonlocl")
     with pytest.raises(ValueError, match="no non-local blocks"):
-        find_block(nlzoo.load("c2d_r18", num_classes=2))
+        find_block(nlzoo.load("c2d_r18", pretrained=False, num_classes=2))
     with pytest.raises(ValueError, match="one input at a time"):
         attention_map(model, clip.expand(2, -1, -1, -1, -1))

@@ -29,12 +29,12 @@ def test_a_cpu_block_count_includes_the_sdpa_pairwise_product() -> None:
 
 
 def test_meta_device_counts_equal_real_counts() -> None:
-    real = nlzoo.load("c2d_r18_nl", num_classes=5).eval()
+    real = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=5).eval()
     x = torch.randn(1, 3, 4, 64, 64)
     with torch.no_grad():
         expected = count_flops(real, lambda: real(x))
     with torch.device("meta"):
-        meta = nlzoo.load("c2d_r18_nl", num_classes=5)
+        meta = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=5)
     counted = forward_flops(meta, (3, 4, 64, 64))
     assert counted == expected
     assert counted.pairwise_counted and 0 < counted.nonlocal_blocks < counted.total

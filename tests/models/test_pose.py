@@ -14,7 +14,7 @@ from nlzoo.zoo import hub, model_info
 
 
 def test_simplebaseline_maps_crops_to_quarter_resolution_heatmaps() -> None:
-    model = nlzoo.load("simplebaseline_r18_nl_head").eval()
+    model = nlzoo.load("simplebaseline_r18_nl_head", pretrained=False).eval()
     assert model.num_classes == 17 and model.num_features == 512
     assert model(torch.randn(2, 3, 96, 64)).shape == (2, 17, 24, 16)
     assert model.get_classifier() is model.head.final_layer
@@ -24,30 +24,30 @@ def test_simplebaseline_maps_crops_to_quarter_resolution_heatmaps() -> None:
 
 @pytest.mark.slow
 def test_full_size_r50_gives_64x48_heatmaps_for_256x192_crops() -> None:
-    model = nlzoo.load("simplebaseline_r50_nl").eval()
+    model = nlzoo.load("simplebaseline_r50_nl", pretrained=False).eval()
     with torch.no_grad():
         assert model(torch.randn(1, 3, 256, 192)).shape == (1, 17, 64, 48)
     assert model_info("simplebaseline_r50_nl").data_config.crop_size == (256, 192)
 
 
 def test_nonlocal_placement_is_the_papers_res4_position_and_optional_head_blocks() -> None:
-    names = [n for n, _ in nonlocal_blocks(nlzoo.load("simplebaseline_r50_nl"))]
+    names = [n for n, _ in nonlocal_blocks(nlzoo.load("simplebaseline_r50_nl", pretrained=False))]
     assert names == ["backbone.layer3.4_nonlocal"]  # right before the last of res4's 6 blocks
-    head = [n for n, _ in nonlocal_blocks(nlzoo.load("simplebaseline_r18_nl_head"))]
+    head = [n for n, _ in nonlocal_blocks(nlzoo.load("simplebaseline_r18_nl_head", pretrained=False))]
     assert head == [
         "backbone.layer3.0_nonlocal",
         "head.deconv_layers.2_nonlocal",
         "head.deconv_layers.5_nonlocal",
         "head.deconv_layers.8_nonlocal",
     ]
-    assert list(nonlocal_blocks(nlzoo.load("simplebaseline_r18"))) == []
+    assert list(nonlocal_blocks(nlzoo.load("simplebaseline_r18", pretrained=False))) == []
 
 
 def test_new_nonlocal_blocks_leave_a_trained_model_unchanged() -> None:
-    plain = nlzoo.load("simplebaseline_r18").eval()
+    plain = nlzoo.load("simplebaseline_r18", pretrained=False).eval()
     for p in plain.parameters():
         torch.nn.init.normal_(p, std=0.05)
-    with_blocks = nlzoo.load("simplebaseline_r18_nl_head").eval()
+    with_blocks = nlzoo.load("simplebaseline_r18_nl_head", pretrained=False).eval()
     report = nlzoo.zoo.load_weights(with_blocks, plain.state_dict(), partial=("*_nonlocal.*",))
     assert report.kept_init and all("_nonlocal." in k for k in report.kept_init)
     x = torch.randn(2, 3, 64, 64)
@@ -63,7 +63,7 @@ def test_bad_inputs_say_what_is_expected() -> None:
     with pytest.raises(ValueError, match="deconv stages are 0..2"):
         TopDownPoseModel("resnet18", head_nonlocal_after=[3])
     with pytest.raises(TypeError, match="unexpected argument 'head_nonlocal'"):
-        nlzoo.load("simplebaseline_r18", head_nonlocal=[0])
+        nlzoo.load("simplebaseline_r18", pretrained=False, head_nonlocal=[0])
 
 
 @pytest.fixture

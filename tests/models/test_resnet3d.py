@@ -25,9 +25,9 @@ def _randomise_bn(model: nn.Module) -> nn.Module:
 def test_parameter_counts_match_the_published_models() -> None:
     # pytorchvideo's i3d_r50 has 28,043,472 parameters; mmaction2 lists 28.0M (I3D) and 35.4M (I3D + 5 NL).
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    assert count(nlzoo.load("i3d_r50")) == 28_043_472
-    assert count(nlzoo.load("i3d_r50_nl")) == 35_401_936
-    assert count(nlzoo.load("c2d_r50")) < count(nlzoo.load("i3d_r50"))
+    assert count(nlzoo.load("i3d_r50", pretrained=False)) == 28_043_472
+    assert count(nlzoo.load("i3d_r50_nl", pretrained=False)) == 35_401_936
+    assert count(nlzoo.load("c2d_r50", pretrained=False)) < count(nlzoo.load("i3d_r50", pretrained=False))
 
 
 def test_i3d_temporal_kernels_follow_the_authors_pattern() -> None:
@@ -46,7 +46,7 @@ def test_nonlocal_placements() -> None:
     assert nonlocal_positions(101, "nl") == nonlocal_positions(50, "nl")
     assert len(nonlocal_positions(50, "nl10")) == 10
     assert nonlocal_positions(18, "nl") == ("layer2.1", "layer3.1")
-    model = nlzoo.load("i3d_r50_nl")
+    model = nlzoo.load("i3d_r50_nl", pretrained=False)
     names = [n for n, _ in nonlocal_blocks(model)]
     assert names == [n + "_nonlocal" for n in nonlocal_positions(50, "nl")]
     assert model.layer2[2].in_channels == 512 and model.layer3[2].in_channels == 1024
@@ -55,14 +55,14 @@ def test_nonlocal_placements() -> None:
 
 @pytest.mark.parametrize("instantiation", ["gaussian", "dot_product", "concatenation"])
 def test_any_registered_instantiation_can_be_selected(instantiation: str) -> None:
-    model = nlzoo.load("c2d_r18_nl", num_classes=3, nonlocal_args={"instantiation": instantiation})
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=3, nonlocal_args={"instantiation": instantiation})
     assert {b.instantiation for _, b in nonlocal_blocks(model)} == {instantiation}
     assert model(torch.randn(1, 3, 4, 64, 64)).shape == (1, 3)
 
 
 @pytest.mark.parametrize(("frames", "stride", "t_out"), [(8, 1, 4), (32, 1, 16), (32, 2, 4)])
 def test_8x8_and_32x2_clips(frames: int, stride: int, t_out: int) -> None:
-    model = nlzoo.load("i3d_r18_nl", num_classes=4, stem_temporal_stride=stride).eval()
+    model = nlzoo.load("i3d_r18_nl", pretrained=False, num_classes=4, stem_temporal_stride=stride).eval()
     with torch.no_grad():
         features = model.forward_features(torch.randn(1, 3, frames, 64, 64))
     assert features.shape == (1, 512, t_out, 2, 2)
@@ -71,7 +71,7 @@ def test_8x8_and_32x2_clips(frames: int, stride: int, t_out: int) -> None:
 
 def test_c2d_on_one_frame_is_the_2d_network() -> None:
     net2d = _randomise_bn(timm.create_model("resnet18", num_classes=7)).eval()
-    net3d = nlzoo.load("c2d_r18_nl", num_classes=7).eval()
+    net3d = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=7).eval()
     report = load_weights(net3d, inflate_state_dict(net2d.state_dict(), net3d), partial=("*_nonlocal.*",))
     assert report.kept_init and all("_nonlocal." in k for k in report.kept_init)
     x = torch.randn(2, 3, 64, 64)
@@ -80,7 +80,7 @@ def test_c2d_on_one_frame_is_the_2d_network() -> None:
 
 def test_i3d_on_a_constant_clip_reproduces_the_2d_features() -> None:
     net2d = _randomise_bn(timm.create_model("resnet18", num_classes=7)).eval()
-    net3d = nlzoo.load("i3d_r18", num_classes=7).eval()
+    net3d = nlzoo.load("i3d_r18", pretrained=False, num_classes=7).eval()
     load_weights(net3d, inflate_state_dict(net2d.state_dict(), net3d))
     image = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_i3d_on_a_constant_clip_reproduces_the_2d_features() -> None:
 
 
 def test_inflation_refuses_foreign_weights() -> None:
-    net3d = nlzoo.load("i3d_r18")
+    net3d = nlzoo.load("i3d_r18", pretrained=False)
     with pytest.raises(ValueError, match="2D weights have keys the 3D model lacks"):
         inflate_state_dict({"head.weight": torch.zeros(1)}, net3d)
     with pytest.raises(ValueError, match="does not inflate"):
@@ -100,7 +100,7 @@ def test_inflation_refuses_foreign_weights() -> None:
 
 
 def test_model_contract() -> None:
-    model = nlzoo.load("c2d_r18", num_classes=10)
+    model = nlzoo.load("c2d_r18", pretrained=False, num_classes=10)
     assert model.num_classes == 10 and model.num_features == 512
     assert model.get_classifier() is model.fc
     model.reset_classifier(3)
@@ -114,8 +114,8 @@ def test_model_contract() -> None:
 
 def test_a_new_model_has_identity_nonlocal_blocks() -> None:
     """The NL blocks of a fresh model change nothing: with and without them the outputs agree."""
-    plain = nlzoo.load("c2d_r18", num_classes=5).eval()
-    with_nl = nlzoo.load("c2d_r18_nl", num_classes=5).eval()
+    plain = nlzoo.load("c2d_r18", pretrained=False, num_classes=5).eval()
+    with_nl = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=5).eval()
     load_weights(with_nl, plain.state_dict(), partial=("*_nonlocal.*",))
     x = torch.randn(1, 3, 4, 64, 64)
     torch.testing.assert_close(with_nl(x), plain(x), rtol=0, atol=0)
@@ -132,7 +132,7 @@ def test_a_new_model_has_identity_nonlocal_blocks() -> None:
 )
 def test_wrong_clip_shapes_are_clear_errors(shape: tuple, match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        nlzoo.load("c2d_r18", num_classes=2)(torch.randn(shape))
+        nlzoo.load("c2d_r18", pretrained=False, num_classes=2)(torch.randn(shape))
 
 
 def test_bad_architecture_arguments() -> None:

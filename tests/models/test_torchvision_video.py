@@ -60,20 +60,22 @@ def test_registry_names_placement_and_parameter_counts() -> None:
         "s3d_nl": [("features.6_nonlocal", 480), ("features.9_nonlocal", 512), ("features.11_nonlocal", 528)],
     }
     for name, blocks in expected.items():
-        model = nlzoo.load(name)
+        model = nlzoo.load(name, pretrained=False)
         assert [(n, b.in_channels) for n, b in nonlocal_blocks(model)] == blocks
-        plain = nlzoo.load(name.removesuffix("_nl"))
+        plain = nlzoo.load(name.removesuffix("_nl"), pretrained=False)
         assert not list(nonlocal_blocks(plain))
     for arch in (*RESNETS, "s3d"):  # torchvision's meta states num_params; the plain models match it
         source = model_info(arch).tags["kinetics400"].source
         assert isinstance(source, TorchvisionWeights) and source.arch == arch
-        assert sum(p.numel() for p in nlzoo.load(arch).parameters()) == source.entry().meta["num_params"]
+        assert (
+            sum(p.numel() for p in nlzoo.load(arch, pretrained=False).parameters()) == source.entry().meta["num_params"]
+        )
 
 
 @pytest.mark.parametrize("arch", RESNETS)
 def test_video_resnet_logits_equal_torchvision_before_training(arch: str) -> None:
     reference = _torchvision(arch, num_classes=6)
-    model = nlzoo.load(f"{arch}_nl", num_classes=6).eval()
+    model = nlzoo.load(f"{arch}_nl", pretrained=False, num_classes=6).eval()
     report = load_weights(model, reference.state_dict(), partial=("*_nonlocal.*",))
     assert report.kept_init and all("_nonlocal." in k for k in report.kept_init)
     x = torch.randn(*CLIP)
@@ -96,7 +98,7 @@ def test_s3d_logits_equal_torchvision_at_its_minimum_clip() -> None:
 
 
 def test_one_optimisation_step_trains_the_nonlocal_blocks() -> None:
-    model = nlzoo.load("r3d_18_nl", num_classes=3).train()
+    model = nlzoo.load("r3d_18_nl", pretrained=False, num_classes=3).train()
     blocks = dict(nonlocal_blocks(model))
     before = {n: {k: v.clone() for k, v in b.state_dict().items()} for n, b in blocks.items()}
     optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
@@ -117,14 +119,14 @@ def test_one_optimisation_step_trains_the_nonlocal_blocks() -> None:
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
-    model = nlzoo.load("r2plus1d_18_nl", num_classes=5, dropout=0.5)
+    model = nlzoo.load("r2plus1d_18_nl", pretrained=False, num_classes=5, dropout=0.5)
     folder = nlzoo.save_pretrained(model, tmp_path / "r2p1d")
     loaded = nlzoo.load(folder)
     assert type(loaded) is TorchvisionVideoResNet and loaded.arch == "r2plus1d_18" and loaded.num_classes == 5
     x = torch.randn(*CLIP)
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(x), model.eval()(x))
-    s3d = nlzoo.load("s3d_nl", num_classes=4)
+    s3d = nlzoo.load("s3d_nl", pretrained=False, num_classes=4)
     again = nlzoo.load(nlzoo.save_pretrained(s3d, tmp_path / "s3d"))
     assert again.state_dict().keys() == s3d.state_dict().keys()
     assert all(torch.equal(v, again.state_dict()[k]) for k, v in s3d.state_dict().items())
@@ -205,4 +207,4 @@ def test_head_contract_and_input_errors() -> None:
     with pytest.raises(ValueError, match="num_classes must be"):
         TorchvisionS3D(num_classes=-1)
     with pytest.raises(TypeError, match="unexpected argument 'drop_out'"):
-        nlzoo.load("r3d_18_nl", drop_out=0.5)
+        nlzoo.load("r3d_18_nl", pretrained=False, drop_out=0.5)

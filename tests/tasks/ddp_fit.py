@@ -35,7 +35,7 @@ class RecordIndices(pl.Callback):
 def main(root: str, out: Path) -> None:
     pl.seed_everything(0)
     data = tiny_data(root)
-    task = VideoClassifier("c2d_r18", num_classes=data.num_classes, lr=0.05)
+    task = VideoClassifier("c2d_r18", pretrained=False, num_classes=data.num_classes, lr=0.05)
     seen = RecordIndices()
     trainer = pl.Trainer(
         **trainer_args(devices=2, strategy="ddp", callbacks=[seen]),

@@ -43,7 +43,7 @@ def test_two_process_ddp_splits_data_and_gathers_video_metrics(synthetic_root: s
     assert ranks[0]["metrics"]["test/videos"] == TINY_SPEC["num_test"]
 
     # The same weights evaluated in one process give the same video-level accuracy.
-    task = VideoClassifier("c2d_r18", num_classes=2)
+    task = VideoClassifier("c2d_r18", pretrained=False, num_classes=2)
     task.model.load_state_dict(torch.load(tmp_path / "weights.pt", weights_only=True))
     (single,) = pl.Trainer(**trainer_args()).test(task, tiny_data(synthetic_root), verbose=False)
     assert single["test/videos"] == TINY_SPEC["num_test"]

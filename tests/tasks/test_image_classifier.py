@@ -56,7 +56,7 @@ def test_training_step_with_mixup_logs_no_accuracy() -> None:
 
 
 def test_arguments_are_checked_and_saved() -> None:
-    task = ImageClassifier("resnet18_nl", num_classes=3, mixup_alpha=0.2, cutmix_alpha=1.0, lr=0.01)
+    task = ImageClassifier("resnet18_nl", pretrained=False, num_classes=3, mixup_alpha=0.2, cutmix_alpha=1.0, lr=0.01)
     assert task.model.num_classes == 3 and task.data_config.crop_size == (224, 224)
     assert task.hparams.mixup_alpha == 0.2 and task.hparams.cutmix_alpha == 1.0 and task.hparams.model == "resnet18_nl"
     with pytest.raises(ValueError, match="even batch size; got 3"):

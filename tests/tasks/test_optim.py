@@ -10,7 +10,7 @@ from nlzoo.zoo import load
 
 
 def test_no_decay_on_norm_layers_and_biases() -> None:
-    model = load("c2d_r18_nl", num_classes=3)
+    model = load("c2d_r18_nl", pretrained=False, num_classes=3)
     model.conv1.weight.requires_grad_(False)
     decay, no_decay = param_groups(model, weight_decay=1e-4)
     names = {id(p): n for n, p in model.named_parameters()}

@@ -21,16 +21,18 @@ def test_the_loss_is_simplebaselines_weighted_mse() -> None:
 
 
 def test_a_model_can_be_named_or_injected() -> None:
-    named = PoseEstimator("simplebaseline_r18", model_args={"head_nonlocal_after": [0]})
+    named = PoseEstimator("simplebaseline_r18", pretrained=False, model_args={"head_nonlocal_after": [0]})
     assert named.hparams.model == "simplebaseline_r18" and named.model.nlzoo_config.num_classes == 17
-    injected = PoseEstimator(nlzoo.load("simplebaseline_r18", num_classes=5), num_joints=5, flip_test=False)
+    injected = PoseEstimator(
+        nlzoo.load("simplebaseline_r18", pretrained=False, num_classes=5), num_joints=5, flip_test=False
+    )
     assert "model" not in injected.hparams
     with pytest.raises(ValueError, match="predicts 17 joints but num_joints=5"):
-        PoseEstimator(nlzoo.load("simplebaseline_r18"), num_joints=5)
+        PoseEstimator(nlzoo.load("simplebaseline_r18", pretrained=False), num_joints=5)
 
 
 def test_flip_test_needs_a_known_skeleton() -> None:
-    task = PoseEstimator("simplebaseline_r18", num_joints=5)
+    task = PoseEstimator("simplebaseline_r18", pretrained=False, num_joints=5)
     batch = {"image": torch.randn(1, 3, 64, 64), "crop_to_image": torch.eye(2, 3)[None]}
     with pytest.raises(ValueError, match="flip-test needs the left/right joint pairs"):
         task.predict_keypoints(batch)
@@ -39,7 +41,7 @@ def test_flip_test_needs_a_known_skeleton() -> None:
 
 
 def test_the_schedule_is_adam_with_step_decay() -> None:
-    task = PoseEstimator("simplebaseline_r18", lr=1e-3, lr_steps=[2, 4], lr_factor=0.1)
+    task = PoseEstimator("simplebaseline_r18", pretrained=False, lr=1e-3, lr_steps=[2, 4], lr_factor=0.1)
     config = task.configure_optimizers()
     optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
     assert isinstance(optimizer, torch.optim.Adam) and config["lr_scheduler"]["interval"] == "epoch"

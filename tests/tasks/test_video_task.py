@@ -19,7 +19,9 @@ def _weights(task: VideoClassifier) -> dict[str, torch.Tensor]:
 
 def test_fit_then_multi_view_test_matches_a_manual_evaluation(synthetic_root: str) -> None:
     data = tiny_data(synthetic_root)
-    task = VideoClassifier("c2d_r18", num_classes=data.num_classes, label_names=data.label_names, lr=0.05)
+    task = VideoClassifier(
+        "c2d_r18", pretrained=False, num_classes=data.num_classes, label_names=data.label_names, lr=0.05
+    )
     before = _weights(task)
     trainer = pl.Trainer(max_epochs=1, **trainer_args())
     trainer.fit(task, data)
@@ -59,7 +61,7 @@ def test_unreadable_videos_are_skipped_and_counted_per_epoch(synthetic_root: str
         batch_size=3,
         num_workers=0,
     )
-    task = VideoClassifier("c2d_r18", num_classes=2)
+    task = VideoClassifier("c2d_r18", pretrained=False, num_classes=2)
     trainer = pl.Trainer(max_epochs=1, **trainer_args())
     with pytest.warns(SkippedVideoWarning, match="broken.mp4"):
         trainer.fit(task, data)
@@ -70,7 +72,7 @@ def test_unreadable_videos_are_skipped_and_counted_per_epoch(synthetic_root: str
 
 @pytest.mark.filterwarnings("ignore:Found .* module\\(s\\) in eval mode:UserWarning")
 def test_frozen_bn_keeps_statistics_and_affine_parameters(synthetic_root: str) -> None:
-    task = VideoClassifier("c2d_r18", num_classes=2, freeze_bn=True, lr=0.1)
+    task = VideoClassifier("c2d_r18", pretrained=False, num_classes=2, freeze_bn=True, lr=0.1)
     before = _weights(task)
     trainer = pl.Trainer(max_steps=2, limit_val_batches=0, **trainer_args())
     trainer.fit(task, tiny_data(synthetic_root))
@@ -90,7 +92,7 @@ def test_injected_module_gets_a_new_head_and_stays_out_of_hparams() -> None:
     assert task.model is network and network.fc.out_features == 3
     assert "model" not in task.hparams and task.data_config is None
     with pytest.raises(ValueError, match="registry names"):
-        VideoClassifier(ResNet3d(18, temporal="c2d", num_classes=3), pretrained=True)
+        VideoClassifier(ResNet3d(18, temporal="c2d", num_classes=3), pretrained="kinetics400")
 
 
 def test_multi_label_training_and_map(synthetic_root: str, tmp_path: Path) -> None:
@@ -109,7 +111,7 @@ def test_multi_label_training_and_map(synthetic_root: str, tmp_path: Path) -> No
         batch_size=4,
         num_workers=0,
     )
-    task = VideoClassifier("c2d_r18", num_classes=3, multi_label=True, view_reduction="max")
+    task = VideoClassifier("c2d_r18", pretrained=False, num_classes=3, multi_label=True, view_reduction="max")
     trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=2, **trainer_args())
     trainer.fit(task, data)
     assert 0.0 <= trainer.callback_metrics["val/mAP"].item() <= 1.0
@@ -117,7 +119,9 @@ def test_multi_label_training_and_map(synthetic_root: str, tmp_path: Path) -> No
 
 
 def test_bf16_mixed_precision_step(synthetic_root: str) -> None:
-    task = VideoClassifier("c2d_r18_nl", num_classes=2, optimizer="adamw", lr=1e-3, schedule="constant")
+    task = VideoClassifier(
+        "c2d_r18_nl", pretrained=False, num_classes=2, optimizer="adamw", lr=1e-3, schedule="constant"
+    )
     trainer = pl.Trainer(max_steps=1, limit_val_batches=1, precision="bf16-mixed", **trainer_args())
     trainer.fit(task, tiny_data(synthetic_root))
     assert torch.isfinite(trainer.callback_metrics["train/loss"])
@@ -126,22 +130,24 @@ def test_bf16_mixed_precision_step(synthetic_root: str) -> None:
 
 def test_argument_errors() -> None:
     with pytest.raises(ValueError, match="label_smoothing applies to single-label"):
-        VideoClassifier("c2d_r18", num_classes=2, multi_label=True, label_smoothing=0.1)
+        VideoClassifier("c2d_r18", pretrained=False, num_classes=2, multi_label=True, label_smoothing=0.1)
     with pytest.raises(ValueError, match="3 label names for num_classes=2"):
-        VideoClassifier("c2d_r18", num_classes=2, label_names=["a", "b", "c"])
+        VideoClassifier("c2d_r18", pretrained=False, num_classes=2, label_names=["a", "b", "c"])
     with pytest.raises(KeyError, match="unknown model 'c2d_r19'"):
-        VideoClassifier("c2d_r19", num_classes=2)
+        VideoClassifier("c2d_r19", pretrained=False, num_classes=2)
 
 
 def test_data_module_takes_the_data_config_from_the_task(synthetic_root: str) -> None:
     data = tiny_data(synthetic_root, data_config={"crop_size": [32, 32], "train_scale": [32, 36], "test_scale": 32})
-    task = VideoClassifier("i3d_r18", num_classes=2)
+    task = VideoClassifier("i3d_r18", pretrained=False, num_classes=2)
     trainer = pl.Trainer(max_steps=1, limit_val_batches=1, **trainer_args())
     trainer.fit(task, data)  # 8 frames every 8th come from i3d_r18's config, sizes from the overrides
     assert data.datasets["train"].config.num_frames == 8 and data.datasets["train"].config.sampling_rate == 8
 
 
 def test_video_networks_train_channels_last_unless_asked_not_to() -> None:
-    conv = VideoClassifier("c2d_r18", num_classes=3).model.conv1.weight
+    conv = VideoClassifier("c2d_r18", pretrained=False, num_classes=3).model.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
-    assert VideoClassifier("c2d_r18", num_classes=3, channels_last=False).model.conv1.weight.is_contiguous()
+    assert VideoClassifier(
+        "c2d_r18", pretrained=False, num_classes=3, channels_last=False
+    ).model.conv1.weight.is_contiguous()

@@ -24,7 +24,7 @@ def _split(card: str) -> tuple[dict[str, Any], str]:
 @pytest.fixture
 def converted() -> torch.nn.Module:
     """A model as a converter leaves it: reported metrics, a license, and its own provenance keys."""
-    model = nlzoo.load("i3d_r18_nl", num_classes=3)
+    model = nlzoo.load("i3d_r18_nl", pretrained=False, num_classes=3)
     cfg = model.nlzoo_config
     cfg.pretrained_tag = "kinetics400"
     cfg.provenance = {
@@ -64,7 +64,7 @@ def test_card_body_reports_what_the_config_records(converted: torch.nn.Module) -
 
 
 def test_untrained_model_card_claims_nothing() -> None:
-    meta, body = _split(render_model_card(nlzoo.load("c2d_r18", num_classes=2).nlzoo_config))
+    meta, body = _split(render_model_card(nlzoo.load("c2d_r18", pretrained=False, num_classes=2).nlzoo_config))
     assert "license" not in meta and "model-index" not in meta and "datasets" not in meta
     assert "randomly initialised weights (not trained" in body
     assert "No accuracy is recorded" in body and "nlzoo has not re-measured" in body

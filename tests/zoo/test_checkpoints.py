@@ -50,9 +50,11 @@ def test_rows_state_each_tag_honestly(entries: list[registry.ModelEntry]) -> Non
 
 
 def test_unpublished_tags_say_so_when_loaded(entries: list[registry.ModelEntry], tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"tmp_tagged\.charades: nlzoo does not host these weights yet") as err:
+    with pytest.raises(
+        FileNotFoundError, match=r"tmp_tagged\.charades: .*nlzoo does not host these weights yet"
+    ) as err:
         nlzoo.load("tmp_tagged.charades", cache_dir=str(tmp_path), local_files_only=True)
     assert "https://example.invalid/c.pkl (license: CC-BY-NC 4.0)" in str(err.value)
-    assert "nlzoo convert --source pyslowfast --model tmp_tagged" in str(err.value)
+    assert "nlzoo convert --model tmp_tagged" in str(err.value)
     with pytest.raises(FileNotFoundError, match="no weights are available .the authors never released these"):
         nlzoo.load("tmp_tagged.ava")

@@ -12,7 +12,7 @@ from nlzoo.zoo.complexity import measure_complexity
 
 def test_params_and_blocks_match_the_real_model() -> None:
     size = measure_complexity("c2d_r18_nl")
-    real = nlzoo.load("c2d_r18_nl")
+    real = nlzoo.load("c2d_r18_nl", pretrained=False)
     assert size.params == sum(p.numel() for p in real.parameters())
     assert size.nonlocal_blocks == 2 and size.input_shape == (3, 8, 224, 224)
     baseline = measure_complexity("c2d_r18")
@@ -21,7 +21,7 @@ def test_params_and_blocks_match_the_real_model() -> None:
 
 def test_flops_match_a_real_forward_at_the_same_input() -> None:
     x = torch.randn(1, 3, 4, 64, 64)
-    real = nlzoo.load("i3d_r18_nl", num_classes=7).eval()
+    real = nlzoo.load("i3d_r18_nl", pretrained=False, num_classes=7).eval()
     with torch.no_grad():
         expected = count_flops(real, lambda: real(x)).total
     assert measure_complexity("i3d_r18_nl", input_shape=(3, 4, 64, 64), num_classes=7).flops == expected

@@ -12,14 +12,26 @@ import torch
 import nlzoo
 from nlzoo.zoo import CheckpointMismatchError, load_folder
 from nlzoo.zoo import hub as hub_module
+from nlzoo.zoo.folder import file_sha256
 
 
 @pytest.fixture
 def saved(tmp_path: Path) -> tuple[torch.nn.Module, Path]:
-    model = nlzoo.load("c2d_r18_nl", num_classes=6)
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=6)
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.05)
     return model, nlzoo.save_pretrained(model, tmp_path / "model")
+
+
+def rewrite_weights(folder: Path, weights: dict[str, torch.Tensor] | None, raw: bytes | None = None) -> None:
+    """Replace a folder's weights *and* the digest its config records (a deliberate edit, not tampering)."""
+    if weights is not None:
+        safetensors.torch.save_file(weights, folder / "model.safetensors")
+    else:
+        (folder / "model.safetensors").write_bytes(raw or b"")
+    config = json.loads((folder / "config.json").read_text())
+    config["weights_sha256"] = file_sha256(folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config))
 
 
 def test_folder_round_trip(saved: tuple[torch.nn.Module, Path]) -> None:
@@ -50,7 +62,7 @@ def test_any_other_mismatch_is_an_error_listing_keys(saved: tuple[torch.nn.Modul
     weights = safetensors.torch.load_file(folder / "model.safetensors")
     del weights["layer2.1_nonlocal.conv_g.weight"]
     weights["extra.weight"] = torch.zeros(1)
-    safetensors.torch.save_file(weights, folder / "model.safetensors")
+    rewrite_weights(folder, weights)
     with pytest.raises(CheckpointMismatchError, match=r"1 missing: layer2\.1_nonlocal\.conv_g\.weight") as err:
         nlzoo.load(folder)
     assert "1 unexpected: extra.weight" in str(err.value)
@@ -60,7 +72,7 @@ def test_any_other_mismatch_is_an_error_listing_keys(saved: tuple[torch.nn.Modul
 
 def test_missing_and_corrupt_files(saved: tuple[torch.nn.Module, Path]) -> None:
     _, folder = saved
-    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    rewrite_weights(folder, None, b"not safetensors")
     with pytest.raises(ValueError, match="is not a readable safetensors file"):
         nlzoo.load(folder)
     (folder / "model.safetensors").unlink()
@@ -69,10 +81,10 @@ def test_missing_and_corrupt_files(saved: tuple[torch.nn.Module, Path]) -> None:
 
 
 def test_name_errors() -> None:
-    with pytest.raises(ValueError, match="neither a registered model nor an existing folder.*hf-hub:org/repo"):
+    with pytest.raises(FileNotFoundError, match="'some/where' does not exist .*For a Hub repo use 'hf-hub:some/where'"):
         nlzoo.load("some/where")
     with pytest.raises(TypeError, match=r"i3d_r18_nl\(\) got an unexpected argument 'num_clases'\. Did you mean"):
-        nlzoo.load("i3d_r18_nl", num_clases=3)
+        nlzoo.load("i3d_r18_nl", pretrained=False, num_clases=3)
     with pytest.raises(ValueError, match="names tag 'imagenet' but pretrained='kinetics400'"):
         nlzoo.load("i3d_r18.imagenet", pretrained="kinetics400")
 

@@ -15,11 +15,12 @@ from nlzoo.zoo import get_entry, load_weights
 from nlzoo.zoo.factory import build_from_state_dict
 
 from .hub_client import state_digest
+from .test_factory import rewrite_weights
 
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
-    model = nlzoo.load("c2d_r18_nl", num_classes=4)
+    model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=4)
     with torch.no_grad():
         for tensor in model.state_dict().values():  # move every parameter and BN statistic, like training does
             if tensor.is_floating_point():
@@ -68,9 +69,7 @@ def test_fast_path_is_taken_only_for_an_exact_cover(folder: Path) -> None:
 def test_half_precision_folder_loads_through_the_ordinary_path(folder: Path) -> None:
     weights = safetensors.torch.load_file(folder / "model.safetensors")
     reference = nlzoo.load(folder)
-    safetensors.torch.save_file(
-        {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, folder / "model.safetensors"
-    )
+    rewrite_weights(folder, {k: v.half() if v.is_floating_point() else v for k, v in weights.items()})
     model = nlzoo.load(folder)
     assert model.conv1.weight.dtype == torch.float32
     torch.testing.assert_close(model.conv1.weight, reference.conv1.weight.half().float(), rtol=0, atol=0)

@@ -36,7 +36,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Hub:
         repo = GitModelRepo(mirrors, REPO)
         commits, digests, shas = [], {}, {}
         for version in ("v1", "v2"):
-            model = nlzoo.load("c2d_r18_nl", num_classes=3)
+            model = nlzoo.load("c2d_r18_nl", pretrained=False, num_classes=3)
             torch.nn.init.normal_(model.fc.weight)  # two versions that differ everywhere, head included
             folder = nlzoo.save_pretrained(model, root / version, repo_id=REPO)
             sha = repo.commit({name: folder / name for name in FOLDER_FILES}, f"weights {version}")

@@ -51,19 +51,19 @@ def save_as_hub_file(model: nn.Module, folder: Path) -> None:
 
 def test_registered_placements() -> None:
     def blocks(name: str) -> list[str]:
-        return [n for n, _ in nonlocal_blocks(nlzoo.load(name))]
+        return [n for n, _ in nonlocal_blocks(nlzoo.load(name, pretrained=False))]
 
     assert blocks("resnet50_nl") == ["layer3.1_nonlocal", "layer3.3_nonlocal", "layer3.5_nonlocal"]
     assert blocks("resnet18_nl_l2l3") == ["layer2.1_nonlocal", "layer3.1_nonlocal"]
     assert blocks("resnet18") == []
-    block = dict(nonlocal_blocks(nlzoo.load("resnet50_nl")))["layer3.1_nonlocal"]
+    block = dict(nonlocal_blocks(nlzoo.load("resnet50_nl", pretrained=False)))["layer3.1_nonlocal"]
     assert block.in_channels == 1024 and block.dims == 2
 
 
 def test_new_blocks_leave_a_trained_network_unchanged() -> None:
     """timm's state dict loads by key into the NL model, which then predicts exactly what timm's network does."""
     reference = random_timm("resnet18", num_classes=10)
-    model = nlzoo.load("resnet18_nl_l2l3", num_classes=10)
+    model = nlzoo.load("resnet18_nl_l2l3", pretrained=False, num_classes=10)
     report = load_weights(model, reference.state_dict(), classifier="fc", partial=("*_nonlocal.*",))
     assert report.kept_init and all("_nonlocal." in key for key in report.kept_init)
     model.eval()
@@ -126,7 +126,8 @@ def test_every_image_tag_points_at_timm_weights_and_reports_the_base_network() -
 
 
 def test_any_timm_model_by_prefix_saves_and_reloads(tmp_path: Path) -> None:
-    model = nlzoo.load("timm:regnetx_002", nonlocal_after=["s3"], num_classes=5)  # a block run by a hook
+    # a block run by a hook
+    model = nlzoo.load("timm:regnetx_002", pretrained=False, nonlocal_after=["s3"], num_classes=5)
     (block,) = (b for _, b in nonlocal_blocks(model))
     assert block.in_channels == 152
     nn.init.normal_(block.norm.weight, std=0.1)
@@ -161,11 +162,11 @@ def test_name_errors() -> None:
         nlzoo.load("timm:resnet18.tv_in1kk")
     with pytest.raises(KeyError, match="timm has no architecture 'resnett18'. Similar: resnet18"):
         nlzoo.load("timm:resnett18")
-    with pytest.raises(TypeError, match="names the timm architecture already; drop timm_name"):
-        nlzoo.load("timm:resnet18", timm_name="resnet34")
+    with pytest.raises(ValueError, match="names the timm architecture already; drop timm_name"):
+        nlzoo.load("timm:resnet18", pretrained=False, timm_name="resnet34")
     with pytest.raises(TypeError, match="timm_nonlocal needs timm_name"):
-        nlzoo.load("timm_nonlocal")
+        nlzoo.load("timm_nonlocal", pretrained=False)
     with pytest.raises(KeyError, match="has no submodule 'layer3.9'"):
-        nlzoo.load("timm:resnet18", nonlocal_after=["layer3.9"])
+        nlzoo.load("timm:resnet18", pretrained=False, nonlocal_after=["layer3.9"])
     with pytest.raises(KeyError, match="unknown tag 'in1k' for resnet50_nl. Did you mean"):
         nlzoo.load("resnet50_nl.in1k")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -26,7 +27,7 @@ Progress = Callable[[str], None]
 
 
 def convert_checkpoint(
-    source: str,
+    source: str | None,
     model: str,
     input_path: str | os.PathLike[str],
     output_dir: str | os.PathLike[str],
@@ -43,7 +44,8 @@ def convert_checkpoint(
     reported metrics and labels.
 
     Args:
-        source: ``"pyslowfast"``, ``"caffe2"``, ``"mmaction2"`` or ``"pytorchvideo"``.
+        source: ``"pyslowfast"``, ``"caffe2"``, ``"mmaction2"`` or ``"pytorchvideo"``; ``None`` detects it from
+            the file's content (the detected format is reported through ``progress`` and recorded).
         model: a registered architecture (``"i3d_r50_nl"``) or, for a published checkpoint, its registry
             tag (``"i3d_r50_nl.kinetics400"``), which carries the exact architecture settings. A bare
             architecture given a published file under its original name picks that file's tag.
@@ -70,16 +72,14 @@ def convert_checkpoint(
         >>> nlzoo.load("i3d_nl")  # doctest: +SKIP
     """
     report = progress or (lambda _: None)
-    fmt = get_format(source)
     input_path, output_dir = Path(input_path), Path(output_dir)
+    if input_path.is_dir() and (input_path / "config.json").is_file():
+        raise ConversionError(
+            f"{input_path} is already an nlzoo model folder; load it with nlzoo.load('./{input_path}')"
+        )
+    fmt = get_format(source) if source is not None else None
     arch, tag_name = split_tag(model)
     entry = get_entry(arch)
-    tag = entry.tag(tag_name) if tag_name else _tag_of_file(entry, fmt, input_path.name)
-    if tag is not None and tag.origin_format not in (None, fmt.name):
-        raise ConversionError(
-            f"{entry.name}.{tag.tag} is published as a {tag.origin_format} checkpoint ({tag.origin_url}); "
-            f"convert it with --source {tag.origin_format}"
-        )
     if "num_classes" in model_args:
         raise UnknownArgumentError(
             "num_classes comes from the checkpoint's classifier; it is not a conversion argument"
@@ -89,12 +89,24 @@ def convert_checkpoint(
 
     report(f"reading {input_path.name}")
     raw = read_checkpoint(input_path)
+    if fmt is None:
+        fmt = detect_format(raw)
+        if fmt is None:
+            source_weights(PYSLOWFAST, raw)  # raises the message that says what the file holds
+            raise ConversionError(f"{input_path.name} is in none of the formats nlzoo converts ({', '.join(SOURCES)})")
+        report(f"detected {fmt.name}: {fmt.description}")
+    tag = entry.tag(tag_name) if tag_name else _tag_of_file(entry, fmt, input_path.name)
+    if tag is not None and tag.origin_format not in (None, fmt.name):
+        raise ConversionError(
+            f"{entry.name}.{tag.tag} is published as a {tag.origin_format} checkpoint ({tag.origin_url}); "
+            f"convert it with --source {tag.origin_format} (or leave --source out)"
+        )
     weights = source_weights(fmt, raw)
     report(f"hashing {input_path.name} (sha256)")
     digest = sha256_file(input_path)
     report(f"mapping {len(weights)} {fmt.name} entries to nlzoo names")
     mapped = fmt.map_keys(weights)
-    args = _resolve_model_args(fmt, tag, mapped, raw.payload, model_args)
+    args, evidence = _resolve_model_args(fmt, tag, mapped, raw.payload, model_args)
     num_classes = int(mapped["fc.weight"].shape[0]) if "fc.weight" in mapped else 0
     if tag is not None and num_classes != tag.num_classes:
         raise ConversionError(
@@ -106,6 +118,7 @@ def convert_checkpoint(
     tensors = fit_to_model(fmt, mapped, net.state_dict(), model_name=entry.name)
     load_weights(net, tensors, source=f"{input_path.name} ({fmt.name})")
     net.nlzoo_config = _model_config(entry, tag, fmt, args, num_classes, input_path.name, digest)
+    net.nlzoo_config.provenance["conversion"].update(detected=source is None, settings_from_file=evidence)
     report(f"writing {output_dir}")
     return save_pretrained(net, output_dir)
 
@@ -130,9 +143,14 @@ def get_format(source: str) -> SourceFormat:
 
 
 def detect_format(raw: RawCheckpoint) -> SourceFormat | None:
-    """The format whose signature key the file holds (where that format keeps its weights), if any."""
+    """The format whose signature key the file holds (where that format keeps its weights, in its kind of
+    container: a Caffe2 blob pickle, or a torch file of PySlowFast, pytorchvideo or mmaction2/mmengine), if any."""
     tables = weight_tables(raw.payload)
     for fmt in SOURCES.values():
+        for where in (fmt.weights_key, ""):
+            if where in tables and raw.container == fmt.container and any(_is_signature(fmt, k) for k in tables[where]):
+                return fmt
+    for fmt in SOURCES.values():  # the right keys in an unusual container: still say which format they are
         for where in (fmt.weights_key, ""):
             if where in tables and any(_is_signature(fmt, k) for k in tables[where]):
                 return fmt
@@ -175,18 +193,21 @@ def _resolve_model_args(
     mapped: Mapping[str, Any],
     payload: Any,
     user_args: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Architecture args: the format's, then the file's own settings, then the tag's, then the user's.
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Architecture args: the format's, then the file's own settings, then the tag's, then the user's; and the
+    fields of the file that decided settings (``{"cfg NONLOCAL.INSTANTIATION": "softmax"}``).
 
     Non-local settings are only added when the checkpoint has non-local blocks.
     """
     args: dict[str, Any] = dict(fmt.model_args)
     nonlocal_args: dict[str, Any] = {}
+    evidence: dict[str, Any] = {}
     has_nonlocal = any("_nonlocal." in k for k in mapped)
     if has_nonlocal:
         nonlocal_args.update(fmt.nonlocal_args)
         if fmt.read_settings is not None:
-            nonlocal_args.update(fmt.read_settings(payload))
+            from_file, evidence = fmt.read_settings(payload)
+            nonlocal_args.update(from_file)
         nonlocal_args.update(_instantiation_from_keys(mapped))
     for layer in (dict(tag.model_args) if tag else {}, dict(user_args)):
         nonlocal_args.update(layer.pop("nonlocal_args", None) or {})
@@ -196,7 +217,7 @@ def _resolve_model_args(
         _check_nonlocal_args(fmt, nonlocal_args)
     if nonlocal_args:
         args["nonlocal_args"] = nonlocal_args
-    return args
+    return args, evidence
 
 
 def _instantiation_from_keys(mapped: Mapping[str, Any]) -> dict[str, Any]:
@@ -208,15 +229,30 @@ def _instantiation_from_keys(mapped: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def suggested_model_args(fmt: SourceFormat, *, instantiation: str | None = None) -> dict[str, str]:
+    """For each setting ``fmt`` offers (its words), the exact ``--model-args`` JSON that reproduces it."""
+    return {
+        setting: json.dumps({"nonlocal_args": dict(args)})
+        for setting, args in fmt.nonlocal_choices.items()
+        if instantiation is None or args.get("instantiation") == instantiation
+    }
+
+
 def _check_nonlocal_args(fmt: SourceFormat, nonlocal_args: Mapping[str, Any]) -> None:
-    how = (
-        "Convert with a registry tag (--model ARCH.TAG; see nlzoo.model_info(ARCH).tags) or pass them, e.g. "
-        '--model-args \'{"nonlocal_args": {"instantiation": "embedded_gaussian", "softmax_scale": 1.0}}\''
-    )
+    def how(instantiation: str | None = None) -> str:
+        options = "; ".join(
+            f"{setting}: --model-args '{text}'"
+            for setting, text in suggested_model_args(fmt, instantiation=instantiation).items()
+        )
+        return (
+            f"Convert with a registry tag (--model ARCH.TAG; see nlzoo.model_info(ARCH).tags), or say what the "
+            f"checkpoint was trained with. {fmt.name}: {options}"
+        )
+
     if nonlocal_args.get("instantiation") is None:
         raise ConversionError(
-            f"{fmt.name} checkpoints do not record which pairwise function their non-local blocks use "
-            f"(dot product and embedded Gaussian have the same weights). {how}"
+            f"{fmt.name} checkpoints do not always record which pairwise function their non-local blocks use "
+            f"(dot product and embedded Gaussian have the same weights) and this one does not. {how()}"
         )
     if (
         fmt.softmax_scale_required
@@ -225,8 +261,8 @@ def _check_nonlocal_args(fmt: SourceFormat, nonlocal_args: Mapping[str, Any]) ->
     ):
         raise ConversionError(
             f"{fmt.name}'s embedded Gaussian scales the affinity only with use_scale=True (softmax_scale = "
-            "inner_channels ** -0.5, nlzoo's default); its I3D-NL configs use use_scale=False (softmax_scale=1.0). "
-            f"Say which: {how}"
+            "inner_channels ** -0.5, nlzoo's default); its I3D-NL configs use use_scale=False (softmax_scale=1.0), "
+            f"and this checkpoint does not say which. {how('embedded_gaussian')}"
         )
 
 

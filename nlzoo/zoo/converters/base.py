@@ -55,8 +55,12 @@ class SourceFormat:
         default_instantiation: the pairwise function when the keys do not tell; ``None`` means the
             checkpoint is ambiguous and the user (or a registry tag) must say.
         softmax_scale_required: the framework's embedded Gaussian may or may not scale (mmcv ``use_scale``).
+        nonlocal_choices: for a checkpoint that does not say how its blocks compute: each setting the framework
+            offers (in its own words) -> the ``nonlocal_args`` that reproduce it; printed as ready advice.
         data_config: data-config fields fixed by the framework (e.g. its mean/std).
-        read_settings: optional reader of settings recorded in the file itself (PySlowFast's ``cfg``).
+        read_settings: optional reader of settings recorded in the file itself (PySlowFast's ``cfg``,
+            mmengine's ``meta``): returns the non-local arguments and, for the record, ``{field: value}`` of
+            the fields that decided them.
     """
 
     name: str
@@ -72,7 +76,8 @@ class SourceFormat:
     default_instantiation: str | None = "embedded_gaussian"
     softmax_scale_required: bool = False
     data_config: Mapping[str, Any] = field(default_factory=dict)
-    read_settings: Callable[[Any], dict[str, Any]] | None = None
+    nonlocal_choices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    read_settings: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]] | None = None
 
     def target_key(self, key: str) -> str | None:
         """The nlzoo key for a source key, or ``None`` when no rule matches."""

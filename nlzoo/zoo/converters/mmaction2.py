@@ -19,10 +19,16 @@ What differs from the authors' nets, and is therefore set here:
   ``use_scale``; the I3D-NL configs use ``use_scale=False`` (``softmax_scale=1.0``). Registry tags carry
   both; otherwise the user must give them;
 * inputs are normalised with ImageNet mean/std.
+
+mmengine checkpoints also carry ``meta`` with the run's config as text (``meta["cfg"]``, Python syntax). It
+is parsed with :mod:`ast` (never executed) for the backbone's ``non_local_cfg`` (``mode``, ``use_scale``,
+``sub_sample``), ``depth`` and ``pretrained``/``pretrained2d``; those fields then decide the conversion and are
+recorded.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -34,15 +40,83 @@ _BLOCK = r"backbone\.layer([1-4])\.(\d+)"
 _NL = r"backbone\.layer[1-4]\.\d+\.non_local_block\."
 
 
-def nonlocal_settings_from_keys(payload: Any) -> dict[str, Any]:
-    """Subsampling as the keys show it: ``g.0.conv`` (pooled after the conv) or ``g.conv`` (no pooling)."""
+_MODES = ("embedded_gaussian", "dot_product", "gaussian", "concatenation")
+_META_FIELDS = ("mode", "use_scale", "sub_sample")
+
+
+def nonlocal_settings(payload: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Subsampling as the keys show it, then the pairwise function and scale the ``meta`` config records."""
     weights = payload.get("state_dict") if isinstance(payload, Mapping) else None
     keys = list(weights) if isinstance(weights, Mapping) else []
+    args: dict[str, Any] = {}
+    evidence: dict[str, Any] = {}
     if any(re.match(_NL + r"g\.0\.conv\.", k) for k in keys):
-        return {"subsample": True, "pool_embeddings": True}
-    if any(re.match(_NL + r"g\.conv\.", k) for k in keys):
-        return {"subsample": False}
-    return {}
+        args, evidence["keys"] = {"subsample": True, "pool_embeddings": True}, "g.0.conv (pooled after the conv)"
+    elif any(re.match(_NL + r"g\.conv\.", k) for k in keys):
+        args, evidence["keys"] = {"subsample": False}, "g.conv (no pooling)"
+    meta = read_meta_config(payload)
+    evidence.update({f"meta.cfg {k}": v for k, v in meta.items()})
+    mode = meta.get("non_local_cfg.mode")
+    if mode in _MODES:
+        args["instantiation"] = mode
+        if mode == "embedded_gaussian" and isinstance(meta.get("non_local_cfg.use_scale"), bool):
+            args["softmax_scale"] = None if meta["non_local_cfg.use_scale"] else 1.0
+    return args, evidence
+
+
+def read_meta_config(payload: Any) -> dict[str, Any]:
+    """Backbone settings from an mmengine checkpoint's ``meta`` config text, read with :mod:`ast` (no code runs).
+
+    Returns:
+        ``{"non_local_cfg.mode": ..., "non_local_cfg.use_scale": ..., "depth": ..., ...}`` for the fields present.
+    """
+    meta = payload.get("meta") if isinstance(payload, Mapping) else None
+    text = next(
+        (meta.get(k) for k in ("cfg", "config") if isinstance(meta, Mapping) and isinstance(meta.get(k), str)), None
+    )
+    if text is None:
+        return {}
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    found: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        for key, value in _items(node):
+            if key == "non_local_cfg":
+                found.update({f"non_local_cfg.{k}": v for k, v in _literal_items(value) if k in _META_FIELDS})
+            elif key in ("depth", "pretrained", "pretrained2d") and key not in found:
+                literal = _literal(value)
+                if literal is not _NOT_LITERAL:
+                    found[key] = literal
+    return found
+
+
+_NOT_LITERAL = object()
+
+
+def _items(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """``key=value`` pairs of a ``dict(...)`` call or ``{...}`` literal."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+        return [(kw.arg, kw.value) for kw in node.keywords if kw.arg is not None]
+    if isinstance(node, ast.Dict):
+        return [
+            (k.value, v)
+            for k, v in zip(node.keys, node.values, strict=True)
+            if isinstance(k, ast.Constant) and isinstance(k.value, str)
+        ]
+    return []
+
+
+def _literal_items(node: ast.AST) -> list[tuple[str, Any]]:
+    return [(k, v) for k, value in _items(node) if (v := _literal(value)) is not _NOT_LITERAL]
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_LITERAL
 
 
 MMACTION2 = SourceFormat(
@@ -77,6 +151,15 @@ MMACTION2 = SourceFormat(
     model_args={"stem_temporal_stride": 2, "stem_pool_temporal_kernel": 1},
     default_instantiation=None,
     softmax_scale_required=True,
+    nonlocal_choices={
+        # mmcv's embedded Gaussian divides by sqrt(inner channels) only with use_scale=True.
+        "mode='embedded_gaussian', use_scale=False (its I3D-NL configs)": {
+            "instantiation": "embedded_gaussian",
+            "softmax_scale": 1.0,
+        },
+        "mode='embedded_gaussian', use_scale=True": {"instantiation": "embedded_gaussian", "softmax_scale": None},
+        "mode='dot_product'": {"instantiation": "dot_product"},
+    },
     data_config={"mean": IMAGENET_MEAN, "std": IMAGENET_STD},
-    read_settings=nonlocal_settings_from_keys,
+    read_settings=nonlocal_settings,
 )

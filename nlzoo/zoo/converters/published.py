@@ -5,6 +5,10 @@ publisher serves (the authors' Caffe2 pickle, PySlowFast's, mmaction2's or pytor
 strict conversion as ``nlzoo convert`` and keeps the result as a model folder (safetensors) in the cache;
 later loads read only that folder. Nothing from the downloaded file is executed (see
 :mod:`nlzoo.zoo.converters.reading`), and the download itself is deleted after conversion.
+
+Integrity (see :mod:`nlzoo.zoo.download`): the download must match the sha256 prefix its file name carries
+(mmaction2, torch.hub) and the tag's ``origin_sha256`` when known; the converted folder records the source's
+sha256, and a cached conversion whose recorded source digest does not match is refused.
 """
 
 from __future__ import annotations
@@ -12,16 +16,17 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import urllib.request
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-import safetensors.torch
 import torch
 from torch import nn
 
-from ...errors import OriginUnavailableError
+from ...errors import ChecksumMismatchError, OriginUnavailableError
+from ..download import check_sha256, download_file
+from ..folder import CONFIG_NAME, read_folder
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +38,14 @@ def converted_cache_root(cache_dir: str | None) -> Path:
 
 @dataclass(frozen=True)
 class PublishedCheckpoint:
-    """The checkpoint of registry tag ``name`` (``"arch.tag"``) at ``url``, in converter format ``fmt``."""
+    """The checkpoint of registry tag ``name`` (``"arch.tag"``) at ``url``, in converter format ``fmt``;
+    ``sha256``: its digest when known (checked on download and against every cached conversion)."""
 
     name: str
     url: str
     fmt: str
     license: str | None = None
+    sha256: str | None = None
 
     def describe(self) -> str:
         return f"{self.url} ({self.fmt}), converted by nlzoo on first load"
@@ -46,8 +53,8 @@ class PublishedCheckpoint:
     def manual_steps(self) -> str:
         return (
             f"The published checkpoint is {self.url} (license: {self.license or 'see its origin'}). Download it, "
-            f"then run `nlzoo convert --source {self.fmt} --model {self.name} CHECKPOINT OUT_DIR` and load OUT_DIR "
-            "with nlzoo.load('OUT_DIR')"
+            f"then run `nlzoo convert --model {self.name} CHECKPOINT OUT_DIR` and load it with "
+            "nlzoo.load('./OUT_DIR')"
         )
 
     def folder(self, cache_dir: str | None) -> Path:
@@ -58,8 +65,7 @@ class PublishedCheckpoint:
         import huggingface_hub.constants
 
         folder = self.folder(cache_dir)
-        weights = folder / "model.safetensors"
-        if not weights.is_file():
+        if not (folder / CONFIG_NAME).is_file():
             if local_files_only or huggingface_hub.constants.HF_HUB_OFFLINE:
                 raise OriginUnavailableError(
                     f"{self.name}: nlzoo does not host these weights yet; it converts the published checkpoint on "
@@ -68,41 +74,33 @@ class PublishedCheckpoint:
                     f"{self.manual_steps()}."
                 )
             self._download_and_convert(folder)
-        return safetensors.torch.load_file(weights)
+        cfg, tensors = read_folder(folder)  # validated config, weights checked against their recorded sha256
+        recorded = (cfg.provenance.get("conversion") or {}).get("input_sha256")
+        try:
+            if not isinstance(recorded, str):
+                raise ChecksumMismatchError("it records no sha256 of the file it was converted from")
+            check_sha256(recorded, url=self.url, expected=self.sha256, what="the file it was converted from")
+        except ChecksumMismatchError as err:
+            raise ChecksumMismatchError(
+                f"{self.name}: the cached conversion {folder} is refused: {err}. Delete that folder to download and "
+                "convert the published checkpoint again."
+            ) from None
+        return tensors
 
     def _download_and_convert(self, folder: Path) -> None:
         from .api import convert_checkpoint
 
         folder.parent.mkdir(parents=True, exist_ok=True)
-        work = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir()
+        work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".download", dir=folder.parent))
         try:
             download = work / os.path.basename(urlparse(self.url).path)
             try:
-                _download(self.url, download)
-            except OSError as err:  # URLError, HTTPError, timeouts, disk errors
+                download_file(self.url, download, expected_sha256=self.sha256)
+            except OriginUnavailableError as err:
                 raise OriginUnavailableError(
                     f"{self.name}: nlzoo does not host these weights yet, and the published checkpoint cannot be "
                     f"downloaded now ({err}). {self.manual_steps()}."
                 ) from err
-            convert_checkpoint(self.fmt, self.name, download, work / "model")
-            try:
-                os.replace(work / "model", folder)
-            except OSError:
-                if not (folder / "model.safetensors").is_file():
-                    raise
-                # another process converted it meanwhile: keep theirs
+            convert_checkpoint(self.fmt, self.name, download, folder)  # an atomic folder write
         finally:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def _download(url: str, path: Path, *, timeout: float = 60.0, chunk: int = 1 << 20) -> None:
-    """Stream ``url`` to ``path``; ``timeout`` bounds every connect and read, so a silent network fails."""
-    log.info("downloading %s", url)
-    with urllib.request.urlopen(url, timeout=timeout) as response, path.open("wb") as out:
-        expected = response.headers.get("Content-Length")
-        while block := response.read(chunk):
-            out.write(block)
-    if expected is not None and path.stat().st_size != int(expected):
-        raise OSError(f"truncated download: {path.stat().st_size} of {expected} bytes")

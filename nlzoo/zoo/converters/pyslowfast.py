@@ -25,21 +25,22 @@ _INSTANTIATIONS = {"softmax": "embedded_gaussian", "dot_product": "dot_product"}
 _ARCHS = ("c2d", "i3d")  # the "_nopool" variants and slow/slowfast nets have no nlzoo counterpart
 
 
-def nonlocal_settings_from_cfg(payload: Any) -> dict[str, Any]:
-    """The NL instantiation recorded in a checkpoint's ``cfg`` (YAML text), checking its MODEL.ARCH.
+def nonlocal_settings_from_cfg(payload: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The NL instantiation recorded in a checkpoint's ``cfg`` (YAML text), checking its MODEL.ARCH; with the
+    fields that decided it.
 
     Raises:
         ConversionError: the config names an architecture nlzoo's ResNet3d does not implement.
     """
     text = payload.get("cfg") if isinstance(payload, Mapping) else None
     if not isinstance(text, str):
-        return {}
+        return {}, {}
     try:
         cfg = yaml.safe_load(text)
     except yaml.YAMLError:
-        return {}
+        return {}, {}
     if not isinstance(cfg, Mapping):
-        return {}
+        return {}, {}
     arch = (cfg.get("MODEL") or {}).get("ARCH")
     if arch is not None and arch not in _ARCHS:
         raise ConversionError(
@@ -47,7 +48,12 @@ def nonlocal_settings_from_cfg(payload: Any) -> dict[str, Any]:
             "(with the (2,1,1) pool after res2), not this variant"
         )
     instantiation = (cfg.get("NONLOCAL") or {}).get("INSTANTIATION")
-    return {"instantiation": _INSTANTIATIONS[instantiation]} if instantiation in _INSTANTIATIONS else {}
+    evidence = {
+        key: value for key, value in (("cfg MODEL.ARCH", arch), ("cfg NONLOCAL.INSTANTIATION", instantiation)) if value
+    }
+    if instantiation not in _INSTANTIATIONS:
+        return {}, evidence
+    return {"instantiation": _INSTANTIATIONS[instantiation]}, evidence
 
 
 PYSLOWFAST = SourceFormat(
@@ -84,5 +90,10 @@ PYSLOWFAST = SourceFormat(
     ),
     zero_fill=("*.num_batches_tracked",),
     default_instantiation=None,
+    nonlocal_choices={
+        # PySlowFast's "softmax" scales theta.phi by dim_inner ** -0.5: nlzoo's embedded Gaussian default.
+        "NONLOCAL.INSTANTIATION softmax (its NLN configs)": {"instantiation": "embedded_gaussian"},
+        "NONLOCAL.INSTANTIATION dot_product (its default)": {"instantiation": "dot_product"},
+    },
     read_settings=nonlocal_settings_from_cfg,
 )

@@ -69,7 +69,7 @@ def _make_entry(temporal: str, depth: int, placement: str) -> None:
         module=__name__,
         task="video-classification",
         data_config=KINETICS_8X8,
-        tags=[_imagenet_tag(depth), *KINETICS_TAGS.get(name, ())],
+        tags=[*KINETICS_TAGS.get(name, ()), _imagenet_tag(depth)],  # the first is the default: the paper's weights
     )
 
 

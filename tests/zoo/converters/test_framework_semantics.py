@@ -72,7 +72,11 @@ def test_converted_mmaction2_blocks_compute_mmcvs_nonlocal(
 ) -> None:
     source = randomise(
         nlzoo.load(
-            "i3d_r18_nl", num_classes=3, **MMACTION2_STEM, nonlocal_args={**nonlocal_args, "pool_embeddings": True}
+            "i3d_r18_nl",
+            pretrained=False,
+            num_classes=3,
+            **MMACTION2_STEM,
+            nonlocal_args={**nonlocal_args, "pool_embeddings": True},
         ),
         zero=("_nonlocal.conv_out.bias",),
     )
@@ -101,7 +105,7 @@ def _bn_relu(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def test_mmaction2_stem_strides_time_in_conv1_and_pool(tmp_path: Path) -> None:
     """mmaction2 ResNet3d._make_stem_layer: conv (5,7,7) stride (2,2,2); max-pool (1,3,3) stride (2,2,2) pad (0,1,1)."""
-    source = randomise(nlzoo.load("i3d_r18", num_classes=3, **MMACTION2_STEM))
+    source = randomise(nlzoo.load("i3d_r18", pretrained=False, num_classes=3, **MMACTION2_STEM))
     checkpoint = write_mmaction2(source, tmp_path / "mm.pth")
     converted = nlzoo.load(convert_checkpoint("mmaction2", "i3d_r18", checkpoint, tmp_path / "out")).eval()
     x = torch.randn(1, 3, 16, 64, 64)
@@ -126,7 +130,7 @@ def test_the_authors_caffe2_stems(
     tag: str, conv_stride: tuple[int, ...], pool_kernel: tuple[int, ...], pool_stride: tuple[int, ...], out_shape: tuple
 ) -> None:
     args = model_info(f"i3d_r50_nl.{tag}").tags[tag].model_args
-    model = randomise(nlzoo.load("i3d_r18", num_classes=3, **args))
+    model = randomise(nlzoo.load("i3d_r18", pretrained=False, num_classes=3, **args))
     frames = 8 * conv_stride[0] * pool_stride[0]
     x = torch.randn(1, 3, frames, 224, 224)
     conv = F.conv3d(x, model.conv1.weight, stride=conv_stride, padding=(2, 3, 3))

@@ -61,14 +61,14 @@ def test_kinetics_labels_are_in_the_sources_index_order() -> None:
 
 
 def test_loading_a_convertible_tag_offline_explains_how_to_convert(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"I3D_NLN_8x8_R50\.pkl.*nlzoo convert --source caffe2"):
+    with pytest.raises(FileNotFoundError, match=r"I3D_NLN_8x8_R50\.pkl.*nlzoo convert --model i3d_r50_nl.kinetics400"):
         nlzoo.load("i3d_r50_nl.kinetics400", cache_dir=str(tmp_path), local_files_only=True)
 
 
 def test_a_published_file_converts_with_its_tags_settings(tmp_path: Path) -> None:
     """The file name of a published checkpoint selects its tag even with a bare --model."""
     tag = get_entry("c2d_r50").tag("kinetics400_vnl8x8")
-    source = randomise(nlzoo.load("c2d_r50", num_classes=400, **tag.model_args))
+    source = randomise(nlzoo.load("c2d_r50", pretrained=False, num_classes=400, **tag.model_args))
     checkpoint = write_caffe2(source, tmp_path / "c2d_baseline_8x8_IN_pretrain_400k.pkl")
 
     out = convert_checkpoint("caffe2", "c2d_r50", checkpoint, tmp_path / "out")
@@ -86,7 +86,7 @@ def test_a_published_file_converts_with_its_tags_settings(tmp_path: Path) -> Non
 
 def test_the_pyslowfast_zoo_i3d_nln_layout_converts(tmp_path: Path) -> None:
     """I3D_NLN_8x8_R50.pkl as documented (anchors-arch section 3): blob names and shapes, 5 NL blocks."""
-    source = randomise(nlzoo.load("i3d_r50_nl", num_classes=400))
+    source = randomise(nlzoo.load("i3d_r50_nl", pretrained=False, num_classes=400))
     checkpoint = write_caffe2(source, tmp_path / "I3D_NLN_8x8_R50.pkl", sgd_state=False)
     shapes = {k: v.shape for k, v in load_pickle(checkpoint)["blobs"].items() if hasattr(v, "shape")}
     assert shapes["conv1_w"] == (64, 3, 5, 7, 7) and shapes["pred_w"] == (400, 2048)

@@ -27,7 +27,7 @@ ARCH, TAG = "c2d_r50", "kinetics400"  # pytorchvideo's C2D_8x8_R50.pyth
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
     """A directory holding the checkpoint under its published file name, and the network it came from."""
     root = tmp_path_factory.mktemp("origin")
-    source = randomise(nlzoo.load(ARCH, num_classes=400))
+    source = randomise(nlzoo.load(ARCH, pretrained=False, num_classes=400))
     write_pytorchvideo(source, root / "C2D_8x8_R50.pyth")
     return root, source
 
@@ -71,7 +71,10 @@ def test_first_load_downloads_and_converts_then_the_cache_serves_offline(
 
 def test_an_unreachable_origin_says_how_to_convert_by_hand(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _point_tag_at(monkeypatch, "http://127.0.0.1:9/C2D_8x8_R50.pyth")
-    with pytest.raises(OriginUnavailableError, match=r"cannot be downloaded now .*nlzoo convert --source pytorchvideo"):
+    with pytest.raises(
+        OriginUnavailableError,
+        match=r"pretrained=False.*cannot be downloaded now .*nlzoo convert --model c2d_r50.kinetics400",
+    ):
         nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(OriginUnavailableError, match="downloads are off"):
@@ -82,8 +85,24 @@ def test_a_file_that_is_not_the_published_checkpoint_is_refused_and_not_cached(
     published: tuple[Path, torch.nn.Module], origin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     wrong = published[0] / "wrong.pyth"
-    write_pytorchvideo(randomise(nlzoo.load("i3d_r50", num_classes=400)), wrong)  # I3D kernels, not C2D
+    write_pytorchvideo(
+        randomise(nlzoo.load("i3d_r50", pretrained=False, num_classes=400)), wrong
+    )  # I3D kernels, not C2D
     _point_tag_at(monkeypatch, f"{origin}/wrong.pyth")
     with pytest.raises(ConversionError):
         nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_download_whose_name_hash_does_not_match_is_refused_and_not_cached(
+    published: tuple[Path, torch.nn.Module], origin: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from nlzoo.errors import ChecksumMismatchError
+    from nlzoo.zoo.download import sha256_prefix_in_name
+
+    (published[0] / "C2D_8x8_R50-deadbeef.pyth").write_bytes((published[0] / "C2D_8x8_R50.pyth").read_bytes())
+    _point_tag_at(monkeypatch, f"{origin}/C2D_8x8_R50-deadbeef.pyth")  # the name promises a sha256 it lacks
+    assert sha256_prefix_in_name(f"{origin}/C2D_8x8_R50-deadbeef.pyth") == "deadbeef"
+    with pytest.raises(ChecksumMismatchError, match="its published name says it starts with deadbeef"):
+        nlzoo.load(f"{ARCH}.{TAG}", cache_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # neither the download nor a conversion was kept

@@ -59,7 +59,7 @@ def test_round_trip_restores_every_weight_and_the_logits(
 ) -> None:
     stem = {"stem_temporal_stride": 2, "stem_pool_temporal_kernel": 1} if source == "mmaction2" else {}
     zero = ("_nonlocal.conv_out.bias",) if source == "mmaction2" else ()  # mmcv's conv_out has no bias
-    original = randomise(nlzoo.load(name, num_classes=7, **stem, **export_args), zero=zero)
+    original = randomise(nlzoo.load(name, pretrained=False, num_classes=7, **stem, **export_args), zero=zero)
     checkpoint = _write(source, original, tmp_path / "checkpoint", export_args)
 
     out = convert_checkpoint(source, name, checkpoint, tmp_path / "out", **convert_args)
@@ -81,7 +81,7 @@ def test_round_trip_restores_every_weight_and_the_logits(
 
 def test_caffe2_test_net_classifier_and_sgd_state(tmp_path: Path) -> None:
     """pred_w as a 1x1x1 conv (test nets) reshapes; *_momentum, lr and model_iter are skipped."""
-    original = randomise(nlzoo.load("c2d_r18", num_classes=5))
+    original = randomise(nlzoo.load("c2d_r18", pretrained=False, num_classes=5))
     checkpoint = write_caffe2(original, tmp_path / "test_net.pkl", test_net_pred=True)
     converted = nlzoo.load(convert_checkpoint("caffe2", "c2d_r18", checkpoint, tmp_path / "out"))
     torch.testing.assert_close(converted.fc.weight, original.fc.weight, rtol=0, atol=0)
