@@ -1,0 +1,84 @@
+"""Optional backend: torchcodec (``backend="torchcodec"``) decoding over the same frame index as PyAV.
+
+torchcodec does not bundle FFmpeg: it loads the system's libavcodec (FFmpeg 4 to 8), so it works only where
+those libraries are installed (Debian/Ubuntu: ``apt-get install ffmpeg``). Frame ``k`` is still defined by
+:mod:`.video_index` (built with PyAV's demuxer), so both backends return the same frames: torchcodec is asked
+for the frame shown at the midpoint between frame ``k``'s timestamp and the next one. Files without usable
+timestamps have no times to ask for; those are decoded in order by PyAV.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from ..errors import VideoDecodeError
+from .video_pyav import PyAVReader
+from .video_reader import VideoReader, register_backend
+
+INSTALL_HINT = "pip install 'nlzoo[torchcodec]' and install FFmpeg's shared libraries (apt-get install ffmpeg)"
+
+
+def torchcodec_unavailable() -> str | None:
+    """Why torchcodec cannot decode here (None when it can)."""
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except ImportError as err:
+        return f"torchcodec is not installed ({err}); {INSTALL_HINT}"
+    except (OSError, RuntimeError) as err:  # raised when no usable libavcodec is found
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return f"torchcodec cannot load FFmpeg's libraries ({first}); {INSTALL_HINT}"
+    return None
+
+
+class TorchCodecReader(VideoReader):
+    """Frames decoded by torchcodec at the times of the shared frame index."""
+
+    def __init__(self, path: str) -> None:
+        problem = torchcodec_unavailable()
+        if problem is not None:
+            raise VideoDecodeError(path, problem)
+        from torchcodec.decoders import VideoDecoder
+
+        self._index_reader = PyAVReader(path)  # the index (cached), and decoding of files without timestamps
+        self.path, self.num_frames, self.fps = path, self._index_reader.num_frames, self._index_reader.fps
+        index = self._index_reader.index
+        self._times: np.ndarray | None = None
+        if index.pts is None:
+            return
+        self._index_reader.close()  # only its index is needed
+        pts = index.pts.astype(np.float64)
+        step = np.diff(pts, append=pts[-1] + (pts[-1] - pts[-2] if len(pts) > 1 else 1))
+        self._times = (pts + step / 2) * float(Fraction(index.time_base))
+        try:
+            self._decoder = VideoDecoder(path, seek_mode="approximate", dimension_order="NHWC")
+        except (RuntimeError, ValueError) as err:
+            raise VideoDecodeError(path, f"torchcodec cannot open it ({err})") from err
+        self._turns = round((self._decoder.metadata.rotation or 0) / 90) % 4
+
+    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
+        if self._times is None:
+            return self._index_reader.get_frames(indices)
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
+        try:
+            frames = self._decoder.get_frames_played_at(seconds=self._times[list(indices)].tolist()).data
+        except (RuntimeError, IndexError, ValueError) as err:
+            raise VideoDecodeError(self.path, f"torchcodec could not decode frames ({err})") from err
+        return frames if self._applies_rotation() else torch.rot90(frames, self._turns, dims=(1, 2)).contiguous()
+
+    def _applies_rotation(self) -> bool:
+        return not self._turns
+
+    def close(self) -> None:
+        self._index_reader.close()
+
+
+@register_backend("torchcodec")
+def open_torchcodec(path: str) -> VideoReader:
+    """Open with torchcodec (needs torchcodec and the system's FFmpeg libraries)."""
+    return TorchCodecReader(path)
