@@ -15,10 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.clip_sampling import uniform_clips
 from ..data.image_dataset import IMAGE_EXTENSIONS
-from ..data.video_dataset import check_clip_config
-from ..data.video_io import open_video
+from ..data.video_dataset import check_clip_config, read_views
 from ..data.video_transforms import EvalViewTransform
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..tasks.export import model_from_checkpoint
@@ -69,19 +67,13 @@ def read_video_views(
     """Test views of a video: (num_clips * num_crops, C, T, H, W), clip-major, normalised for the model.
 
     Raises:
-        VideoDecodeError: the file is missing or unreadable.
+        InputNotFoundError: nothing at ``path``, or a directory.
+        VideoDecodeError: not a video, or its frames cannot be decoded.
         ValueError: the data config does not describe clips.
     """
     check_clip_config(config)
     transform = EvalViewTransform(config, num_crops=num_crops)
-    with open_video(path, backend=backend) as reader:
-        clips = uniform_clips(
-            reader.num_frames,
-            num_clips=num_clips,
-            num_frames=config.num_frames,  # type: ignore[arg-type]
-            sampling_rate=config.sampling_rate,  # type: ignore[arg-type]
-        )
-        frames = reader.get_frames([i for clip in clips for i in clip])
+    frames = read_views(os.fspath(path), config, num_clips=num_clips, backend=backend)
     return torch.cat([transform(clip) for clip in frames.split(config.num_frames)])  # type: ignore[arg-type]
 
 
