@@ -4,7 +4,9 @@ A run of wanted frames is read by seeking to a keyframe before it and decoding f
 their timestamps. If the seek lands past the run (demuxers that seek by decode time) or an open GOP's
 leading B-frames do not come out, it seeks one keyframe further back, then decodes from the start. Files
 without usable timestamps are read in decode order from the start. If a frame the packet scan promised never
-comes out, the index is rebuilt by decoding (:class:`~.video_reader.IndexCorrected`).
+comes out, or the decoder rejects a packet on the way, the index is rebuilt by decoding once and cached
+(:class:`~.video_reader.IndexCorrected`). A damaged packet is thus found by the first read that decodes it;
+``exact=True`` decodes the whole stream on open instead, for a guarantee up front.
 """
 
 from __future__ import annotations
@@ -37,17 +39,29 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 
 class PyAVReader(VideoReader):
-    """Frame-exact reads with PyAV. ``threads`` decoder threads (1 suits DataLoader workers)."""
+    """Frame-exact reads with PyAV.
 
-    def __init__(self, path: str, *, threads: int = 1, cache: IndexCache = INDEX_CACHE) -> None:
+    Args:
+        path: the video file.
+        threads: decoder threads (1 suits DataLoader workers).
+        exact: build the index by decoding the whole stream (not from packets), unless an exact one is cached.
+        cache: where indices are kept between opens.
+    """
+
+    def __init__(
+        self, path: str, *, threads: int = 1, exact: bool = False, cache: IndexCache = INDEX_CACHE
+    ) -> None:
         self.path = check_video_path(path)
-        self._threads, self._cache = threads, cache
+        self._threads, self._cache, self._exact = threads, cache, exact
         self._container: av.container.InputContainer | None = None
         self._open()
         self._errors = DecodeErrors()
         try:
             self._key = cache.key(self.path, self._stream.index)
             self.index = cache.get_or_build(self._key, self._build_index)
+            if exact and not self.index.exact:
+                self.index = self._exact_index()
+                cache.put(self._key, self.index)
             self._check_frames()
         except BaseException:
             self.close()
@@ -64,7 +78,7 @@ class PyAVReader(VideoReader):
         self._stream.codec_context.thread_count = self._threads
 
     def _build_index(self) -> FrameIndex:
-        index = scan_packets(self._container, self._stream)
+        index = None if self._exact else scan_packets(self._container, self._stream)
         return self._exact_index() if index is None else index
 
     def _exact_index(self) -> FrameIndex:
@@ -89,9 +103,11 @@ class PyAVReader(VideoReader):
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
             raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
+        rejected = self._errors.rejected_packets
         found = self._read(indices)
         missing = sorted(set(indices) - set(found))
-        if missing and not self.index.exact:
+        if (missing or self._errors.rejected_packets > rejected) and not self.index.exact:
+            # A packet the decoder refuses has no frame: the packet scan's numbering is off from there on.
             self._correct_index()
             if max(indices) >= self.num_frames:
                 raise IndexCorrected(self.path)

@@ -4,7 +4,8 @@ torchcodec does not bundle FFmpeg: it loads the system's libavcodec (FFmpeg 4 to
 those libraries are installed (Debian/Ubuntu: ``apt-get install ffmpeg``). Frame ``k`` is still defined by
 :mod:`.video_index` (built with PyAV's demuxer), so both backends return the same frames: torchcodec is asked
 for the frame shown at the midpoint between frame ``k``'s timestamp and the next one. Files without usable
-timestamps have no times to ask for; those are decoded in order by PyAV.
+timestamps have no times to ask for, and torchcodec stops at the first packet the decoder refuses; those
+reads fall back to PyAV's tolerant decoding.
 """
 
 from __future__ import annotations
@@ -43,18 +44,17 @@ class TorchCodecReader(VideoReader):
             raise VideoDecodeError(path, problem)
         from torchcodec.decoders import VideoDecoder
 
-        self._index_reader = PyAVReader(path)  # the index (cached), and decoding of files without timestamps
+        self._index_reader = PyAVReader(path)  # the index (cached), and the fallback decoder
         self.path, self.num_frames, self.fps = path, self._index_reader.num_frames, self._index_reader.fps
         index = self._index_reader.index
         self._times: np.ndarray | None = None
         if index.pts is None:
             return
-        self._index_reader.close()  # only its index is needed
         pts = index.pts.astype(np.float64)
         step = np.diff(pts, append=pts[-1] + (pts[-1] - pts[-2] if len(pts) > 1 else 1))
         self._times = (pts + step / 2) * float(Fraction(index.time_base))
         try:
-            self._decoder = VideoDecoder(path, seek_mode="approximate", dimension_order="NHWC")
+            self._decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
         except (RuntimeError, ValueError) as err:
             raise VideoDecodeError(path, f"torchcodec cannot open it ({err})") from err
         self._turns = round((self._decoder.metadata.rotation or 0) / 90) % 4
@@ -67,12 +67,9 @@ class TorchCodecReader(VideoReader):
             raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
         try:
             frames = self._decoder.get_frames_played_at(seconds=self._times[list(indices)].tolist()).data
-        except (RuntimeError, IndexError, ValueError) as err:
-            raise VideoDecodeError(self.path, f"torchcodec could not decode frames ({err})") from err
-        return frames if self._applies_rotation() else torch.rot90(frames, self._turns, dims=(1, 2)).contiguous()
-
-    def _applies_rotation(self) -> bool:
-        return not self._turns
+        except RuntimeError:  # a packet the decoder refuses ends torchcodec's read
+            return self._index_reader.get_frames(indices)
+        return torch.rot90(frames, self._turns, dims=(1, 2)).contiguous() if self._turns else frames
 
     def close(self) -> None:
         self._index_reader.close()
