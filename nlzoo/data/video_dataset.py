@@ -214,9 +214,7 @@ class MultiViewVideoDataset(_LabelledVideos):
         }
 
 
-def read_views(
-    path: str, config: DataConfig, *, num_clips: int, backend: str = "pyav"
-) -> torch.Tensor:
+def read_views(path: str, config: DataConfig, *, num_clips: int, backend: str = "pyav") -> torch.Tensor:
     """The frames of ``num_clips`` uniformly spaced clips, clip after clip: (num_clips * T, H, W, 3) uint8.
 
     Raises:

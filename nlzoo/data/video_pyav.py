@@ -11,7 +11,6 @@ comes out, or the decoder rejects a packet on the way, the index is rebuilt by d
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 
 import av
@@ -48,9 +47,7 @@ class PyAVReader(VideoReader):
         cache: where indices are kept between opens.
     """
 
-    def __init__(
-        self, path: str, *, threads: int = 1, exact: bool = False, cache: IndexCache = INDEX_CACHE
-    ) -> None:
+    def __init__(self, path: str, *, threads: int = 1, exact: bool = False, cache: IndexCache = INDEX_CACHE) -> None:
         self.path = check_video_path(path)
         self._threads, self._cache, self._exact = threads, cache, exact
         self._container: av.container.InputContainer | None = None

@@ -53,7 +53,7 @@ class VideoReader(ABC):
         self.close()
 
 
-class IndexCorrected(Exception):  # noqa: N818  (a signal to re-pick, not a failure)
+class IndexCorrected(Exception):
     """Raised by :meth:`VideoReader.get_frames` when decoding showed that the frame count from the packet scan
     was wrong; the reader now holds the exact index (``num_frames`` changed), so indices must be chosen again."""
 

@@ -197,7 +197,9 @@ class ClassificationTask(pl.LightningModule):
         lines = self._skipped_inputs.pop(stage, [])
         if lines:
             shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
-            log.warning("%s epoch %d: skipped %d unreadable inputs:\n  %s", stage, self.current_epoch, len(lines), shown)
+            log.warning(
+                "%s epoch %d: skipped %d unreadable inputs:\n  %s", stage, self.current_epoch, len(lines), shown
+            )
 
     def on_train_epoch_end(self) -> None:
         self._report_skipped("train")

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from nlzoo.data import VideoDecodeError, list_backends, open_video, register_backend
-from nlzoo.data.video_reader import split_runs
 from nlzoo.data.video_io import read_frames
+from nlzoo.data.video_reader import split_runs
 from nlzoo.errors import InputNotFoundError, UnknownNameError
 
 from .video_files import broken_videos, frame_number, write_numbered_video
