@@ -105,9 +105,10 @@ class PyAVReader(VideoReader):
         missing = sorted(set(indices) - set(found))
         if (missing or self._errors.rejected_packets > rejected) and not self.index.exact:
             # A packet the decoder refuses has no frame: the packet scan's numbering is off from there on.
+            counted = self.num_frames
             self._correct_index()
-            if max(indices) >= self.num_frames:
-                raise IndexCorrected(self.path)
+            if self.num_frames != counted:
+                raise IndexCorrected(self.path, counted, self.num_frames)
             found = self._read(indices)
             missing = sorted(set(indices) - set(found))
         if missing:

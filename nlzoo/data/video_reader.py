@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from ..errors import InputNotFoundError, UnknownNameError
+from ..errors import InputNotFoundError, UnknownNameError, VideoDecodeError
 
 # Frames between two wanted ones above which a reader seeks instead of decoding through the gap.
 SEEK_GAP = 32
@@ -53,9 +53,17 @@ class VideoReader(ABC):
         self.close()
 
 
-class IndexCorrected(Exception):
+class IndexCorrected(VideoDecodeError):
     """Raised by :meth:`VideoReader.get_frames` when decoding showed that the frame count from the packet scan
-    was wrong; the reader now holds the exact index (``num_frames`` changed), so indices must be chosen again."""
+    was wrong; the reader now holds the exact index (``num_frames`` changed), so indices must be chosen again.
+    :func:`~nlzoo.data.video_io.read_frames` does that."""
+
+    def __init__(self, path: str, old: int, new: int) -> None:
+        super().__init__(path, f"has {new} decodable frames, not the {old} its packets suggest; read it again")
+        self.old, self.new = old, new
+
+    def __reduce__(self):
+        return type(self), (self.path, self.old, self.new)
 
 
 VideoBackend = Callable[[str], VideoReader]

@@ -44,35 +44,49 @@ class TorchCodecReader(VideoReader):
             raise VideoDecodeError(path, problem)
         from torchcodec.decoders import VideoDecoder
 
-        self._index_reader = PyAVReader(path)  # the index (cached), and the fallback decoder
-        self.path, self.num_frames, self.fps = path, self._index_reader.num_frames, self._index_reader.fps
-        index = self._index_reader.index
-        self._times: np.ndarray | None = None
-        if index.pts is None:
+        self.path = path
+        self._pyav = PyAVReader(path)  # the index (cached), and the fallback decoder
+        self._decoder = None
+        if self._pyav.index.pts is None:
             return
-        pts = index.pts.astype(np.float64)
-        step = np.diff(pts, append=pts[-1] + (pts[-1] - pts[-2] if len(pts) > 1 else 1))
-        self._times = (pts + step / 2) * float(Fraction(index.time_base))
         try:
             self._decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
         except (RuntimeError, ValueError) as err:
+            self._pyav.close()
             raise VideoDecodeError(path, f"torchcodec cannot open it ({err})") from err
         self._turns = round((self._decoder.metadata.rotation or 0) / 90) % 4
 
+    @property
+    def num_frames(self) -> int:  # type: ignore[override]
+        return self._pyav.num_frames
+
+    @property
+    def fps(self) -> float:  # type: ignore[override]
+        return self._pyav.fps
+
+    def _times(self, indices: Sequence[int]) -> list[float]:
+        """Midpoints between the wanted frames' timestamps and the next ones, in seconds."""
+        index = self._pyav.index
+        pts = index.pts.astype(np.float64)
+        last_step = pts[-1] - pts[-2] if len(pts) > 1 else 1.0
+        following = np.append(pts[1:], pts[-1] + last_step)
+        wanted = np.asarray(indices)
+        return ((pts[wanted] + following[wanted]) / 2 * float(Fraction(index.time_base))).tolist()
+
     def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
-        if self._times is None:
-            return self._index_reader.get_frames(indices)
+        if self._decoder is None or self._pyav.index.pts is None:
+            return self._pyav.get_frames(indices)
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
             raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
         try:
-            frames = self._decoder.get_frames_played_at(seconds=self._times[list(indices)].tolist()).data
+            frames = self._decoder.get_frames_played_at(seconds=self._times(indices)).data
         except RuntimeError:  # a packet the decoder refuses ends torchcodec's read
-            return self._index_reader.get_frames(indices)
+            return self._pyav.get_frames(indices)
         return torch.rot90(frames, self._turns, dims=(1, 2)).contiguous() if self._turns else frames
 
     def close(self) -> None:
-        self._index_reader.close()
+        self._pyav.close()
 
 
 @register_backend("torchcodec")
