@@ -153,8 +153,13 @@ def open_times(path: Path, *, repeats: int) -> dict[str, float]:
     results = {}
     if old is not None:
         results["header_reader"] = timed(lambda: old.PyAVReader(str(path)))
-    results["packet_scan"] = timed(lambda: PyAVReader(str(path), cache=IndexCache()))
-    results["decode_scan_exact"] = timed(lambda: PyAVReader(str(path), exact=True, cache=IndexCache()))
+    results["packet_scan"] = timed(lambda: PyAVReader(str(path), cache=IndexCache(on_disk=False)))
+    results["decode_scan_exact"] = timed(lambda: PyAVReader(str(path), exact=True, cache=IndexCache(on_disk=False)))
+    with tempfile.TemporaryDirectory() as folder:
+        PyAVReader(str(path), exact=True, cache=IndexCache(folder=Path(folder))).close()
+        results["exact_index_from_disk"] = timed(
+            lambda: PyAVReader(str(path), exact=True, cache=IndexCache(folder=Path(folder)))
+        )
     PyAVReader(str(path)).close()
     results["cached_index"] = timed(lambda: PyAVReader(str(path)))
     with PyAVReader(str(path)) as reader:
@@ -166,7 +171,7 @@ def register_reference_backends() -> None:
     old = header_reader_module()
     if old is not None:
         register_backend("pyav-header")(lambda path: old.PyAVReader(path))
-    register_backend("pyav-scan-every-open")(lambda path: PyAVReader(path, cache=IndexCache()))
+    register_backend("pyav-scan-every-open")(lambda path: PyAVReader(path, cache=IndexCache(on_disk=False)))
 
 
 def training_throughput(

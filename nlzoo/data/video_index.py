@@ -13,17 +13,22 @@ decodable frame in presentation order and found from the real timestamps:
    strictly, frames are addressed by their position in decode output (``pts is None``).
 
 Indices are cached per file (path, size, mtime) in the process, so datasets scan each file once per worker.
+Decode-scan indices, which cost a full decode, are also kept on disk (``NLZOO_VIDEO_INDEX_CACHE``, default
+``~/.cache/nlzoo/video-index``; set it to an empty string to keep nothing on disk).
 Packets the decoder rejects are skipped and counted, as players do; demuxer errors part-way are skipped too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -163,11 +168,60 @@ def scan_frames(container: av.container.InputContainer, stream: av.VideoStream) 
     )
 
 
-class IndexCache:
-    """Frame indices by (path, size, mtime, stream), least recently used dropped past ``max_frames``."""
+def disk_cache_dir() -> Path | None:
+    """Where exact (decode-scan) indices are kept across processes; None: nowhere."""
+    value = os.environ.get("NLZOO_VIDEO_INDEX_CACHE")
+    if value is not None:
+        return Path(value) if value else None
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlzoo" / "video-index"
 
-    def __init__(self, max_frames: int = CACHE_FRAMES) -> None:
+
+def _disk_path(folder: Path, key: tuple) -> Path:
+    return folder / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:32]}.npz"
+
+
+def save_index(folder: Path, key: tuple, index: FrameIndex) -> None:
+    """Write ``index`` atomically (a temporary file renamed); a cache that cannot be written is skipped."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz.tmp", delete=False) as tmp:
+            np.savez(
+                tmp,
+                num_frames=index.num_frames,
+                pts=index.pts if index.pts is not None else np.zeros(0, np.int64),
+                has_pts=index.pts is not None,
+                keyframes=index.keyframes,
+                time_base=np.asarray([index.time_base.numerator, index.time_base.denominator]),
+                rejected_packets=index.rejected_packets,
+            )
+        os.replace(tmp.name, _disk_path(folder, key))
+    except OSError:
+        return
+
+
+def load_index(folder: Path, key: tuple) -> FrameIndex | None:
+    """The exact index saved for ``key`` (None if absent or unreadable). Plain arrays only: no pickles."""
+    try:
+        with np.load(_disk_path(folder, key), allow_pickle=False) as saved:
+            return FrameIndex(
+                int(saved["num_frames"]),
+                saved["pts"] if bool(saved["has_pts"]) else None,
+                saved["keyframes"],
+                Fraction(*(int(v) for v in saved["time_base"])),
+                exact=True,
+                rejected_packets=int(saved["rejected_packets"]),
+            )
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+class IndexCache:
+    """Frame indices by (path, size, mtime, stream), least recently used dropped past ``max_frames``; exact
+    ones also on disk with ``on_disk`` (in ``folder``, default :func:`disk_cache_dir`)."""
+
+    def __init__(self, max_frames: int = CACHE_FRAMES, *, folder: Path | None = None, on_disk: bool = True) -> None:
         self.max_frames = max_frames
+        self._folder, self._on_disk = folder, on_disk
         self._entries: OrderedDict[tuple, FrameIndex] = OrderedDict()
         self._frames = 0
         self._lock = threading.Lock()
@@ -177,14 +231,28 @@ class IndexCache:
         stat = os.stat(path)
         return os.path.realpath(path), stat.st_size, stat.st_mtime_ns, stream_index
 
+    @property
+    def folder(self) -> Path | None:
+        if not self._on_disk:
+            return None
+        return self._folder if self._folder is not None else disk_cache_dir()
+
     def get(self, key: tuple) -> FrameIndex | None:
         with self._lock:
             index = self._entries.get(key)
             if index is not None:
                 self._entries.move_to_end(key)
-            return index
+                return index
+        folder = self.folder
+        index = load_index(folder, key) if folder is not None else None
+        if index is not None:
+            self.put(key, index, save=False)
+        return index
 
-    def put(self, key: tuple, index: FrameIndex) -> None:
+    def put(self, key: tuple, index: FrameIndex, *, save: bool = True) -> None:
+        folder = self.folder
+        if save and index.exact and folder is not None:
+            save_index(folder, key, index)
         with self._lock:
             old = self._entries.pop(key, None)
             self._frames -= old.num_frames if old is not None else 0

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from nlzoo.cli import main
 from nlzoo.cli.inputs import read_video_views
 from nlzoo.data import MultiViewVideoDataset, VideoClipDataset, VideoItem
-from nlzoo.data.video_index import INDEX_CACHE
+from nlzoo.data.video_index import INDEX_CACHE, IndexCache
 from nlzoo.data.video_io import open_video, read_frames
+from nlzoo.data.video_pyav import PyAVReader
 from nlzoo.data.video_torchcodec import torchcodec_unavailable
 from nlzoo.errors import InputNotFoundError, VideoDecodeError
 from tests.cli.tiny import TINY_DATA, write_model
@@ -192,3 +193,22 @@ def test_torchcodec_returns_the_same_frames_as_pyav(corpus, name: str) -> None:
     frames, _ = read_frames(path, lambda _: wanted, backend="torchcodec")
     pyav, _ = read_frames(path, lambda _: wanted)
     assert torch.equal(frames, pyav), f"{name}: torchcodec and PyAV disagree"
+
+
+def test_exact_indices_are_kept_on_disk_and_never_trusted_blindly(corpus, tmp_path: Path, monkeypatch) -> None:
+    path, reference = corpus["mpeg1_es"]  # no timestamps: only a decode scan can index it
+    with PyAVReader(str(path), cache=IndexCache(folder=tmp_path)) as reader:
+        assert reader.index.exact and reader.num_frames == len(reference)
+    (saved,) = tmp_path.glob("*.npz")
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("the saved index should have been used")
+
+    monkeypatch.setattr("nlzoo.data.video_pyav.scan_frames", no_decoding)
+    with PyAVReader(str(path), cache=IndexCache(folder=tmp_path)) as reader:  # a new process, in effect
+        assert reader.num_frames == len(reference)
+        assert np.array_equal(reader.get_frames([5])[0].numpy(), reference[5])
+    monkeypatch.undo()
+    saved.write_bytes(b"not an index")  # unreadable: rebuilt, not trusted
+    with PyAVReader(str(path), cache=IndexCache(folder=tmp_path)) as reader:
+        assert reader.num_frames == len(reference)
