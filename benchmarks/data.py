@@ -211,6 +211,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=["i3d_r18_nl", "i3d_r50_nl"], help="none: data only")
     parser.add_argument("--long-minutes", type=float, default=None, help="length of the long video (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the index comparison")
+    parser.add_argument("--batches", type=int, default=None, help="batches per pipeline timing (default 24; --quick 6)")
     parser.add_argument("--batch", type=int, default=None, help="clips per batch (default 8; --quick 2)")
     parser.add_argument("--iters", type=int, default=None, help="timed training steps (default 5; --quick 1)")
     parser.add_argument("--workers", type=int, default=None, help="loader processes (default: nlzoo's default)")
@@ -227,7 +228,7 @@ def main() -> None:
         video_kw: dict[str, Any] = {"count": 4, "frames": 24, "size": (128, 170), "fps": 30}
     else:  # Kinetics clips pre-resized to a 256 short side (the common practice)
         video_kw = {"count": 8, "frames": 90, "size": (256, 340), "fps": 30}
-    pipeline_batches = 6 if args.quick else 24
+    pipeline_batches = args.batches or (6 if args.quick else 24)
 
     results: dict[str, Any] = {
         "machine": {
