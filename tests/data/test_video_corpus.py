@@ -82,6 +82,8 @@ def test_the_corpus_really_is_awkward(corpus) -> None:
     assert header("phone_mp4")[0] == FRAMES and len(corpus["phone_mp4"][1]) == FRAMES - 1  # edit list cut
     assert header("mpeg2_ps")[1] > 0  # starts at 0.54 s
     assert header("audio_first")[2] == 1
+    with av.open(str(corpus["audio_first"][0])) as container:
+        assert [s.type for s in container.streams] == ["audio", "video", "subtitle"]
     assert len(corpus["damaged_mjpeg"][1]) == FRAMES - 2 and len(corpus["damaged_vp8"][1]) < FRAMES
     assert corpus["phone_mp4"][1][0].shape == (64, 48, 3)  # stored 64 x 48, shown turned
     ogg = corpus["theora_ogg"][0].read_bytes()

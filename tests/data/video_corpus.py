@@ -1,9 +1,10 @@
 """Awkward real-world video files, generated: one per way a header lies or a stream misbehaves.
 
-Written with PyAV where it can encode the codec; Theora needs the Debian ``ffmpeg`` program (PyAV's wheels
-have no Theora encoder; ``make test`` installs ffmpeg when missing). Packed-bitstream XviD/DivX AVIs (P and B
-frames in one packet) cannot be produced: no encoder in FFmpeg writes them (libxvid's wrapper has no
-``packed`` option); the MPEG-4 Part 2 AVI here has ordinary B-frames and timestamps out of order instead.
+Written with PyAV where it can encode the codec; Theora and the subtitle stream need the Debian ``ffmpeg``
+program (PyAV's wheels have no Theora encoder; ``make test`` installs ffmpeg when missing). Packed-bitstream
+XviD/DivX AVIs (P and B frames in one packet) cannot be produced: no encoder in FFmpeg writes them (libxvid's
+wrapper has no ``packed`` option); the MPEG-4 Part 2 AVI here has ordinary B-frames and timestamps out of
+order instead.
 """
 
 from __future__ import annotations
@@ -109,20 +110,30 @@ def phone_mp4(folder: Path) -> Path:
 
 
 def audio_first_mkv(folder: Path) -> Path:
-    """Matroska whose first stream is audio (the video is stream 1)."""
-    return _encode(folder / "audio_first.mkv", "libx264", options={"g": "8", "bf": "2"}, audio_first=True)
+    """Matroska whose first stream is audio (the video is stream 1), with a subtitle stream after it."""
+    plain = _encode(folder / "audio_first_plain.mkv", "libx264", options={"g": "8", "bf": "2"}, audio_first=True)
+    subtitles = folder / "subtitles.srt"
+    subtitles.write_text("1\n00:00:00,100 --> 00:00:00,900\nhello\n\n2\n00:00:01,000 --> 00:00:01,100\nagain\n")
+    path = folder / "audio_first.mkv"
+    inputs = ["-i", str(plain), "-i", str(subtitles), "-map", "0", "-map", "1"]
+    subprocess.run([_ffmpeg(), "-v", "error", "-y", *inputs, "-c", "copy", str(path)], check=True)
+    return path
+
+
+def _ffmpeg() -> str:
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RuntimeError("the corpus needs the ffmpeg program (Theora, subtitles): apt-get install ffmpeg")
+    return ffmpeg
 
 
 def theora_ogg(folder: Path) -> Path:
     """Theora in Ogg with zero-length "repeat frame" packets, which FFmpeg's decoder rejects."""
-    ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        raise RuntimeError("the corpus needs the ffmpeg program for Theora: apt-get install ffmpeg")
     plain = folder / "theora_plain.ogv"
     numbered = folder / "numbered_for_theora.mkv"
     _encode(numbered, "ffv1", pix_fmt="yuv420p")
     subprocess.run(
-        [ffmpeg, "-v", "error", "-y", "-i", str(numbered), "-c:v", "libtheora", "-g", "8", str(plain)], check=True
+        [_ffmpeg(), "-v", "error", "-y", "-i", str(numbered), "-c:v", "libtheora", "-g", "8", str(plain)], check=True
     )
     path = folder / "theora.ogv"
     path.write_bytes(_insert_empty_ogg_packets(plain.read_bytes(), pages=(6, 9)))
