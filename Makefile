@@ -5,7 +5,7 @@ OLAH_VENV ?= .venv-olah
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: install install-test demo test lint bench clean
+.PHONY: install install-test ffmpeg demo test lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,11 @@ install-test: $(VENV)/.installed-test $(OLAH_VENV)/.installed
 demo: install
 	$(VENV)/bin/nlzoo demo
 
-test: install-test
+# The video corpus tests write Theora with the ffmpeg program, and torchcodec loads FFmpeg's shared libraries.
+ffmpeg:
+	@command -v ffmpeg >/dev/null || (apt-get update -qq && apt-get install -y -qq ffmpeg)
+
+test: install-test ffmpeg
 	NLZOO_OLAH_CLI=$(abspath $(OLAH_VENV))/bin/olah-cli NLZOO_REQUIRE_OLAH=1 $(PY) -m pytest -q tests
 
 lint: install-test

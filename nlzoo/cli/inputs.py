@@ -14,11 +14,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.clip_sampling import uniform_clips
 from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.image_dataset import read_image as read_rgb_image
-from ..data.video_dataset import check_clip_config
-from ..data.video_io import open_video
+from ..data.video_dataset import check_clip_config, read_views
 from ..data.video_transforms import EvalViewTransform
 from ..errors import ConfigError, WeightsError
 from ..limits import check_limit
@@ -115,24 +113,16 @@ def read_video_views(
     """Test views of a video: (num_clips * num_crops, C, T, H, W), clip-major, normalised for the model.
 
     Raises:
-        VideoDecodeError: the file is missing or unreadable.
+        InputNotFoundError: nothing at ``path``, or a directory.
+        VideoDecodeError: not a video, or its frames cannot be decoded.
         ConfigError: the data config does not describe clips.
-        LimitError: too many views, frames to decode, or frames in the video.
     """
     check_clip_config(config)
     check_limit("views", num_clips * num_crops, what=f"{num_clips}x{num_crops} views")
     decoded = num_clips * config.num_frames  # type: ignore[operator]
     check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames")
     transform = EvalViewTransform(config, num_crops=num_crops)
-    with open_video(path, backend=backend) as reader:
-        check_limit("video_frames", reader.num_frames, what=f"{path}: {reader.num_frames} frames")
-        clips = uniform_clips(
-            reader.num_frames,
-            num_clips=num_clips,
-            num_frames=config.num_frames,  # type: ignore[arg-type]
-            sampling_rate=config.sampling_rate,  # type: ignore[arg-type]
-        )
-        frames = reader.get_frames([i for clip in clips for i in clip])
+    frames = read_views(os.fspath(path), config, num_clips=num_clips, backend=backend)
     return torch.cat([transform(clip) for clip in frames.split(config.num_frames)])  # type: ignore[arg-type]
 
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from ..errors import ConfigError, InputNotFoundError
+from ..errors import ConfigError
 
 HELP = "classify a video: top-5 labels with scores, averaged over multi-view testing (10 clips x 3 crops)"
 
@@ -40,12 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
+    from ..data.video_io import check_video_path
     from .inputs import default_device, load_for_inference, read_video_views
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be >= 1")
-    if not Path(args.video).is_file():  # before loading (and perhaps downloading) a model
-        raise InputNotFoundError(f"video {args.video} does not exist")
+    check_video_path(args.video)  # before loading (and perhaps downloading) a model
     device = args.device or default_device()
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):

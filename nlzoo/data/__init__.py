@@ -26,7 +26,7 @@ from .video_dataset import (
     collate_clips,
     collate_views,
 )
-from .video_io import VideoDecodeError, VideoReader, list_backends, open_video, register_backend
+from .video_io import VideoDecodeError, VideoReader, list_backends, open_video, read_frames, register_backend
 from .video_sources import VideoItem, read_label_names, read_list_file, scan_class_folders
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "list_backends",
     "model_data_config",
     "open_video",
+    "read_frames",
     "read_image",
     "read_label_names",
     "read_list_file",

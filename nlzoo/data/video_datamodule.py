@@ -45,7 +45,8 @@ class VideoDataModule(ClassificationDataModule):
         val_views: (clips, crops) per validation video; (1, 1) is a quick centre view.
         test_views: (clips, crops) per test video. Default: the data config's (the paper's 10 x 3).
         num_workers: loader processes. Default: :func:`default_num_workers`.
-        backend: video decoder (``"pyav"``).
+        backend: video decoder: ``"pyav"`` (default), or ``"torchcodec"`` where it and FFmpeg's libraries are
+            installed (same frames, see :mod:`nlzoo.data.video_io`).
         seed: base seed of training order and augmentation. Default: the run's ``seed_everything`` value.
     """
 

@@ -1,8 +1,9 @@
 """Datasets of decoded, transformed clips: random clips for training, all test views of a video for evaluation.
 
-Unreadable videos (missing, empty, corrupt, truncated) never stop an epoch. Each one raises a
-:class:`SkippedVideoWarning` naming its path, and samples carry a ``skipped`` count that travels through
-workers and ranks into the logged per-epoch total:
+Unreadable videos (missing, empty, corrupt, truncated, no decodable frames) never stop an epoch. Each one
+raises a :class:`SkippedVideoWarning` naming its path and the reason, and samples carry a ``skipped`` count
+and the ``skipped_videos`` ("path: reason") that travel through workers and ranks into the per-epoch total
+and the end-of-epoch report:
 
 - training replaces the video by another one drawn from the item's own random stream (the substitute
   keeps its own label), so batches keep their size and DDP ranks stay in step;
@@ -22,10 +23,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputNotFoundError, VideoDecodeError
 from ..zoo import DataConfig
 from .clip_sampling import random_clip, uniform_clips
-from .video_io import VideoDecodeError, open_video
+from .video_io import read_frames
 from .video_sources import VideoItem
 from .video_transforms import EvalViewTransform, TrainClipTransform
 
@@ -36,8 +37,13 @@ class SkippedVideoWarning(UserWarning):
     """A video could not be read and was skipped."""
 
 
-def warn_skipped(err: VideoDecodeError) -> None:
+UNREADABLE = (VideoDecodeError, InputNotFoundError)
+
+
+def warn_skipped(err: Exception) -> str:
+    """Warn about an unreadable video; returns the "path: reason" line for the skip report."""
     warnings.warn(f"skipping unreadable video {err}", SkippedVideoWarning, stacklevel=3)
+    return str(err)
 
 
 def check_clip_config(config: DataConfig) -> None:
@@ -112,12 +118,17 @@ class VideoClipDataset(_LabelledVideos):
             item = self.items[index]
             try:
                 video = self._clip(item, generator)
-            except VideoDecodeError as err:
-                warn_skipped(err)
-                failures.append(str(err))
+            except UNREADABLE as err:
+                failures.append(warn_skipped(err))
                 index = int(torch.randint(len(self.items), (), generator=generator))
                 continue
-            return {"video": video, "label": self.target(item), "index": index, "skipped": len(failures)}
+            return {
+                "video": video,
+                "label": self.target(item),
+                "index": index,
+                "skipped": len(failures),
+                "skipped_videos": failures,
+            }
         raise RuntimeError(
             f"{len(failures)} videos in a row could not be read; the dataset looks broken. Last errors: "
             + "; ".join(failures[-3:])
@@ -125,14 +136,16 @@ class VideoClipDataset(_LabelledVideos):
 
     def _clip(self, item: VideoItem, generator: torch.Generator) -> torch.Tensor:
         cfg = self.config
-        with open_video(item.path, backend=self.backend) as reader:
-            indices = random_clip(
-                reader.num_frames,
+
+        def pick(video_frames: int) -> list[int]:
+            return random_clip(
+                video_frames,
                 num_frames=cfg.num_frames,  # type: ignore[arg-type]
                 sampling_rate=cfg.sampling_rate,  # type: ignore[arg-type]
                 generator=generator,
             )
-            frames = reader.get_frames(indices)
+
+        frames, _ = read_frames(item.path, pick, backend=self.backend)
         return self.transform(frames, generator=generator)
 
 
@@ -178,25 +191,17 @@ class MultiViewVideoDataset(_LabelledVideos):
         item = self.items[index]
         try:
             views = self._views(item)
-        except VideoDecodeError as err:
-            warn_skipped(err)
-            return self._rows(index, torch.zeros(0, 3, self.config.num_frames, *self.config.crop_size), item, 1)
-        return self._rows(index, views, item, 0)
+        except UNREADABLE as err:
+            empty = torch.zeros(0, 3, self.config.num_frames, *self.config.crop_size)
+            return self._rows(index, empty, item, [warn_skipped(err)])
+        return self._rows(index, views, item, [])
 
     def _views(self, item: VideoItem) -> torch.Tensor:
-        cfg = self.config
-        with open_video(item.path, backend=self.backend) as reader:
-            clips = uniform_clips(
-                reader.num_frames,
-                num_clips=self.num_clips,
-                num_frames=cfg.num_frames,  # type: ignore[arg-type]
-                sampling_rate=cfg.sampling_rate,  # type: ignore[arg-type]
-            )
-            frames = reader.get_frames([i for clip in clips for i in clip])
-        per_clip = frames.split(cfg.num_frames)  # type: ignore[arg-type]
+        frames = read_views(item.path, self.config, num_clips=self.num_clips, backend=self.backend)
+        per_clip = frames.split(self.config.num_frames)  # type: ignore[arg-type]
         return torch.cat([self.transform(clip) for clip in per_clip])
 
-    def _rows(self, index: int, views: torch.Tensor, item: VideoItem, skipped: int) -> Sample:
+    def _rows(self, index: int, views: torch.Tensor, item: VideoItem, skipped: list[str]) -> Sample:
         n = views.shape[0]
         target = self.target(item)
         return {
@@ -204,23 +209,53 @@ class MultiViewVideoDataset(_LabelledVideos):
             "label": target.expand(n, *target.shape).clone(),
             "index": torch.full((n,), index, dtype=torch.long),
             "view": torch.arange(n),
-            "skipped": skipped,
+            "skipped": len(skipped),
+            "skipped_videos": skipped,
         }
 
 
+def read_views(path: str, config: DataConfig, *, num_clips: int, backend: str = "pyav") -> torch.Tensor:
+    """The frames of ``num_clips`` uniformly spaced clips, clip after clip: (num_clips * T, H, W, 3) uint8.
+
+    Raises:
+        InputNotFoundError: nothing at ``path``, or a directory.
+        VideoDecodeError: not a video, or the frames cannot be produced.
+    """
+
+    def pick(video_frames: int) -> list[int]:
+        clips = uniform_clips(
+            video_frames,
+            num_clips=num_clips,
+            num_frames=config.num_frames,  # type: ignore[arg-type]
+            sampling_rate=config.sampling_rate,  # type: ignore[arg-type]
+        )
+        return [i for clip in clips for i in clip]
+
+    return read_frames(path, pick, backend=backend)[0]
+
+
 def collate_clips(samples: Sequence[Sample]) -> Sample:
-    """Stack training clips: video (B, C, T, H, W), label (B,) or (B, K), index (B,), skipped (total)."""
+    """Stack training clips: video (B, C, T, H, W), label (B,) or (B, K), index (B,), skipped (total),
+    skipped_videos ("path: reason" lines)."""
     return {
         "video": torch.stack([s["video"] for s in samples]),
         "label": torch.stack([s["label"] for s in samples]),
         "index": torch.tensor([s["index"] for s in samples]),
-        "skipped": torch.tensor(sum(s["skipped"] for s in samples)),
+        **_skips(samples),
     }
 
 
 def collate_views(samples: Sequence[Sample]) -> Sample:
-    """Concatenate the views of several videos: video (N, C, T, H, W), label/index/view (N, ...), skipped."""
+    """Concatenate the views of several videos: video (N, C, T, H, W), label/index/view (N, ...), skipped,
+    skipped_videos."""
     return {
         **{key: torch.cat([s[key] for s in samples]) for key in ("video", "label", "index", "view")},
+        **_skips(samples),
+    }
+
+
+def _skips(samples: Sequence[Sample]) -> Sample:
+    return {
         "skipped": torch.tensor(sum(s["skipped"] for s in samples)),
+        "skipped_videos": [line for s in samples for line in s.get("skipped_videos", [])],
     }

@@ -95,6 +95,7 @@ class ClassificationTask(pl.LightningModule):
         channels_last: bool | None = None,
     ) -> None:
         super().__init__()
+        self._skipped_inputs: dict[str, list[str]] = {}  # "path: reason" per stage, reported at epoch end
         self.save_hyperparameters(ignore=["model"] if isinstance(model, nn.Module) else None)
         if multi_label and label_smoothing:
             raise ConfigError("label_smoothing applies to single-label training; set it to 0 with multi_label")
@@ -191,12 +192,27 @@ class ClassificationTask(pl.LightningModule):
         if "skipped" in batch:
             skipped = torch.as_tensor(batch["skipped"], device=self.device).sum().float()
             self.log(f"{stage}/skipped", skipped, on_step=False, on_epoch=True, reduce_fx="sum", sync_dist=True)
+        self._skipped_inputs.setdefault(stage, []).extend(batch.get("skipped_videos", ()))
+
+    def _report_skipped(self, stage: str) -> None:
+        """One warning per epoch listing the inputs this process skipped, with the reason for each."""
+        lines = self._skipped_inputs.pop(stage, [])
+        if lines:
+            shown = "\n  ".join(lines[:20]) + (f"\n  ... and {len(lines) - 20} more" if len(lines) > 20 else "")
+            log.warning(
+                "%s epoch %d: skipped %d unreadable inputs:\n  %s", stage, self.current_epoch, len(lines), shown
+            )
+
+    def on_train_epoch_end(self) -> None:
+        self._report_skipped("train")
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval(self.val_metrics, "val")
+        self._report_skipped("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_eval(self.test_metrics, "test")
+        self._report_skipped("test")
 
     def _log_eval(self, metrics: Metric | MetricCollection, stage: str) -> None:
         values = metrics.compute()  # gathered over all ranks, so equal everywhere

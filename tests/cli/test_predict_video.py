@@ -48,7 +48,7 @@ def test_default_views_come_from_the_model_and_top_k_limits_rows(setup, capsys: 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["missing.mp4", "--model", "{folder}"], "video missing.mp4 does not exist"),
+        (["missing.mp4", "--model", "{folder}"], "missing.mp4: no such video file"),
         (["{video}", "--model", "c2d_r18_nl.kinetics400"], "unknown tag 'kinetics400'"),
         (["{video}", "--model", "i3d_r50_nl.kinetics400"], "nlzoo convert"),
     ],

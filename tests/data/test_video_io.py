@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from nlzoo.data import VideoDecodeError, list_backends, open_video, register_backend
-from nlzoo.data.video_io import split_runs
+from nlzoo.data.video_io import read_frames
+from nlzoo.data.video_reader import split_runs
+from nlzoo.errors import InputNotFoundError, UnknownNameError
 
 from .video_files import broken_videos, frame_number, write_numbered_video
 
@@ -55,13 +57,20 @@ def test_out_of_range_index_is_an_error(mp4: Path) -> None:
         reader.get_frames([5, 120])
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "garbage", "truncated"])
+@pytest.mark.parametrize("kind", ["empty", "garbage", "truncated"])
 def test_unreadable_files_raise_decode_error_naming_the_path(mp4: Path, tmp_path: Path, kind: str) -> None:
     path = broken_videos(tmp_path, mp4)[kind]
-    with pytest.raises(VideoDecodeError) as info, open_video(path) as reader:
-        reader.get_frames(list(range(reader.num_frames)))
+    with pytest.raises(VideoDecodeError) as info:
+        read_frames(path, lambda n: range(n))
     assert info.value.path == str(path)
     assert str(path) in str(info.value)
+
+
+def test_missing_path_and_directory_are_input_not_found(tmp_path: Path) -> None:
+    with pytest.raises(InputNotFoundError, match="no such video file; check the path"):
+        open_video(tmp_path / "missing.mp4")
+    with pytest.raises(InputNotFoundError, match="is a directory, not a video file"):
+        open_video(tmp_path)
 
 
 def test_split_runs_cuts_at_large_gaps() -> None:
@@ -71,7 +80,7 @@ def test_split_runs_cuts_at_large_gaps() -> None:
 
 def test_backend_registry() -> None:
     assert "pyav" in list_backends()
-    with pytest.raises(ValueError, match="unknown video backend 'decord'"):
+    with pytest.raises(UnknownNameError, match="unknown video backend .decord."):
         open_video("x.mp4", backend="decord")
     with pytest.raises(ValueError, match="already registered"):
         register_backend("pyav")(lambda path: None)

@@ -46,7 +46,7 @@ def test_fit_then_multi_view_test_matches_a_manual_evaluation(synthetic_root: st
     assert task.model.nlzoo_config.label_names == ["different_colour", "same_colour"]
 
 
-def test_unreadable_videos_are_skipped_and_counted_per_epoch(synthetic_root: str, tmp_path: Path) -> None:
+def test_unreadable_videos_are_skipped_and_counted_per_epoch(synthetic_root: str, tmp_path: Path, caplog) -> None:
     root = Path(synthetic_root)
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     for split in ("train", "val"):
@@ -68,6 +68,10 @@ def test_unreadable_videos_are_skipped_and_counted_per_epoch(synthetic_root: str
     assert trainer.callback_metrics["train/skipped"].item() >= 1  # 9 items, batches of 3: each visited once
     assert trainer.callback_metrics["val/skipped"].item() == 1
     assert trainer.callback_metrics["val/videos"].item() == 4  # the broken one is not scored
+    # The end-of-epoch report names each skipped file and why.
+    report = [r.getMessage() for r in caplog.records if "unreadable inputs" in r.getMessage()]
+    assert any(m.startswith("val epoch 0: skipped 1 unreadable inputs") for m in report)
+    assert all("broken.mp4: not a video FFmpeg can open" in m for m in report)
 
 
 @pytest.mark.filterwarnings("ignore:Found .* module\\(s\\) in eval mode:UserWarning")

@@ -1,0 +1,194 @@
+"""The default decoder: PyAV (FFmpeg bundled in its wheels) over the frame index of :mod:`.video_index`.
+
+A run of wanted frames is read by seeking to a keyframe before it and decoding forward, matching frames by
+their timestamps. If the seek lands past the run (demuxers that seek by decode time) or an open GOP's
+leading B-frames do not come out, it seeks one keyframe further back, then decodes from the start. Files
+without usable timestamps are read in decode order from the start. If a frame the packet scan promised never
+comes out, or the decoder rejects a packet on the way, the index is rebuilt by decoding once and cached
+(:class:`~.video_reader.IndexCorrected`). A damaged packet is thus found by the first read that decodes it;
+``exact=True`` decodes the whole stream on open instead, for a guarantee up front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import av
+import numpy as np
+import torch
+
+from ..errors import VideoDecodeError
+from .video_index import INDEX_CACHE, DecodeErrors, FrameIndex, IndexCache, decoded_frames, scan_frames, scan_packets
+from .video_reader import IndexCorrected, VideoReader, check_video_path, register_backend, split_runs
+
+
+def _video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:
+    """The first video stream that is not a cover picture (audio, subtitle and data streams are ignored)."""
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise VideoDecodeError(path, "no video stream (audio, subtitles or images only); give a video file")
+
+
+def to_rgb(frame: av.VideoFrame) -> np.ndarray:
+    """(H, W, 3) uint8 RGB, turned by the frame's display matrix the way players show it."""
+    pixels = frame.to_ndarray(format="rgb24")
+    turns = round((frame.rotation or 0) / 90) % 4  # counter-clockwise degrees
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
+class PyAVReader(VideoReader):
+    """Frame-exact reads with PyAV.
+
+    Args:
+        path: the video file.
+        threads: decoder threads (1 suits DataLoader workers).
+        exact: build the index by decoding the whole stream (not from packets), unless an exact one is cached.
+        cache: where indices are kept between opens.
+    """
+
+    def __init__(self, path: str, *, threads: int = 1, exact: bool = False, cache: IndexCache = INDEX_CACHE) -> None:
+        self.path = check_video_path(path)
+        self._threads, self._cache, self._exact = threads, cache, exact
+        self._container: av.container.InputContainer | None = None
+        self._open()
+        self._errors = DecodeErrors()
+        try:
+            self._key = cache.key(self.path, self._stream.index)
+            self.index = cache.get_or_build(self._key, self._build_index)
+            if exact and not self.index.exact:
+                self.index = self._exact_index()
+                cache.put(self._key, self.index)
+            self._check_frames()
+        except BaseException:
+            self.close()
+            raise
+        self._cursor: tuple[int, Iterator[av.VideoFrame]] | None = None  # decode-order position, for pts-less files
+
+    def _open(self) -> None:
+        self.close()
+        try:
+            self._container = av.open(self.path)
+        except (av.FFmpegError, UnicodeDecodeError) as err:
+            raise VideoDecodeError(self.path, f"not a video FFmpeg can open ({err})") from err
+        self._stream = _video_stream(self._container, self.path)
+        self._stream.codec_context.thread_count = self._threads
+
+    def _build_index(self) -> FrameIndex:
+        index = None if self._exact else scan_packets(self._container, self._stream)
+        return self._exact_index() if index is None else index
+
+    def _exact_index(self) -> FrameIndex:
+        self._open()
+        index = scan_frames(self._container, self._stream)
+        self._open()
+        return index
+
+    def _check_frames(self) -> None:
+        if self.index.num_frames == 0:
+            rejected = f"; the decoder rejected {self.index.rejected_packets} packets" if self.index.exact else ""
+            raise VideoDecodeError(self.path, f"no decodable video frames{rejected}")
+        self.num_frames = self.index.num_frames
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = self.index.average_fps() or (float(rate) if rate else 0.0)
+
+    @property
+    def rejected_packets(self) -> int:  # type: ignore[override]
+        return self._errors.rejected_packets
+
+    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
+        bad = [i for i in indices if not 0 <= i < self.num_frames]
+        if bad:
+            raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
+        rejected = self._errors.rejected_packets
+        found = self._read(indices)
+        missing = sorted(set(indices) - set(found))
+        if (missing or self._errors.rejected_packets > rejected) and not self.index.exact:
+            # A packet the decoder refuses has no frame: the packet scan's numbering is off from there on.
+            counted = self.num_frames
+            self._correct_index()
+            if self.num_frames != counted:
+                raise IndexCorrected(self.path, counted, self.num_frames)
+            found = self._read(indices)
+            missing = sorted(set(indices) - set(found))
+        if missing:
+            raise VideoDecodeError(
+                self.path,
+                f"frames {missing[:5]} of {self.num_frames} could not be decoded ({len(missing)} missing; "
+                f"{self._errors.rejected_packets} packets rejected by the decoder); the file is corrupt or truncated",
+            )
+        return torch.from_numpy(np.stack([found[i] for i in indices]))
+
+    def _correct_index(self) -> None:
+        self.index = self._exact_index()
+        self._cache.put(self._key, self.index)
+        self._check_frames()
+        self._cursor = None
+
+    def _read(self, indices: Sequence[int]) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        try:
+            for run in split_runs(indices):
+                if self.index.pts is None:
+                    self._read_in_decode_order(run, found)
+                else:
+                    self._read_by_timestamp(run, found)
+        except av.FFmpegError as err:  # seeking or opening failed outright
+            raise VideoDecodeError(self.path, f"decoding failed ({err})") from err
+        return found
+
+    def _read_by_timestamp(self, run: list[int], found: dict[int, np.ndarray]) -> None:
+        pts = self.index.pts
+        first, last = int(pts[run[0]]), int(pts[run[-1]])
+        wanted = {int(pts[i]): i for i in run}
+        for target in [*self.index.seek_targets(first), None]:
+            got: dict[int, np.ndarray] = {}
+            for frame in self._frames_from(target):
+                if frame.pts is None:
+                    continue
+                if not got and frame.pts > first:
+                    break  # landed past the run: seek further back
+                if frame.pts in wanted:
+                    got[wanted[frame.pts]] = to_rgb(frame)
+                if frame.pts >= last:
+                    break
+            found.update(got)
+            if len(got) == len(wanted):
+                return
+
+    def _frames_from(self, target: int | None) -> Iterator[av.VideoFrame]:
+        """Frames from the keyframe at or before ``target`` (None: from the start of the file)."""
+        self._cursor = None
+        if target is None:
+            self._open()
+        else:
+            try:
+                self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            except av.FFmpegError:
+                return iter(())
+        return decoded_frames(self._container, self._stream, self._errors)
+
+    def _read_in_decode_order(self, run: list[int], found: dict[int, np.ndarray]) -> None:
+        if self._cursor is None or self._cursor[0] > run[0]:
+            self._cursor = (0, self._frames_from(None))
+        position, frames = self._cursor
+        wanted = set(run)
+        for frame in frames:
+            if position in wanted:
+                found[position] = to_rgb(frame)
+            position += 1
+            if position > run[-1]:
+                break
+        self._cursor = (position, frames)
+
+    def close(self) -> None:
+        container = getattr(self, "_container", None)
+        if container is not None:
+            container.close()
+            self._container = None
+
+
+@register_backend("pyav")
+def open_pyav(path: str, **kwargs: object) -> VideoReader:
+    """Open with PyAV (the default backend)."""
+    return PyAVReader(path, **kwargs)  # type: ignore[arg-type]
