@@ -150,7 +150,9 @@ class NonLocalBlock(nn.Module):
         )
         needs_theta = pairwise_cls.embeds and not pairwise_cls.query_independent
         self.conv_theta = conv(in_channels, embed, 1, bias=bias) if needs_theta else None
-        self.conv_phi = conv(in_channels, pairwise_cls.key_channels(embed), 1, bias=bias) if pairwise_cls.embeds else None
+        self.conv_phi = (
+            conv(in_channels, pairwise_cls.key_channels(embed), 1, bias=bias) if pairwise_cls.embeds else None
+        )
         self.conv_g = conv(in_channels, value, 1, bias=bias) if value is not None else None
         self.pool: nn.Module | None = None
         self.keys_part.build(self)

@@ -44,9 +44,7 @@ class GlobalContextFusion(Fusion):
         types = (fusion_types,) if isinstance(fusion_types, str) else tuple(fusion_types)
         unknown = [t for t in types if t not in FUSION_TYPES]
         if not types or unknown or len(set(types)) != len(types):
-            raise ConfigError(
-                f"fusion_types must be a non-empty set of {FUSION_TYPES}; got {fusion_types!r}"
-            )
+            raise ConfigError(f"fusion_types must be a non-empty set of {FUSION_TYPES}; got {fusion_types!r}")
         if not 0 < ratio <= 1:
             raise ConfigError(f"ratio must be in (0, 1] (the bottleneck's width as a fraction of C); got {ratio!r}")
         self.ratio, self.fusion_types = float(ratio), types

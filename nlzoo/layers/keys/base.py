@@ -25,9 +25,9 @@ T = TypeVar("T", bound="type[Keys]")
 
 def tokens(t: torch.Tensor, groups: int) -> torch.Tensor:
     """(B, E, T, ...) -> (B * groups, T/groups * ..., E): groups fold equal chunks of time into the batch."""
-    b, e = t.shape[0], t.shape[1]
-    t = t.reshape(b, e, groups, -1).transpose(1, 2)  # (B, G, E, n)
-    return t.reshape(b * groups, e, -1).transpose(1, 2)
+    b, e, n = t.shape[0], t.shape[1], t.shape[2:].numel() // groups
+    t = t.reshape(b, e, groups, n).transpose(1, 2)  # (B, G, E, n)
+    return t.reshape(b * groups, e, n).transpose(1, 2)
 
 
 def untokens(y: torch.Tensor, batch: int, groups: int, grid: tuple[int, ...]) -> torch.Tensor:
@@ -90,7 +90,9 @@ class Keys:
         for group in range(g):
             rows = (group_of == group).nonzero().flatten()
             if rows.numel():
-                out[:, rows, group * m_group : (group + 1) * m_group] = block.pairwise.weights(qt[:, rows], kt[:, group])
+                out[:, rows, group * m_group : (group + 1) * m_group] = block.pairwise.weights(
+                    qt[:, rows], kt[:, group]
+                )
         return out, tuple(k.shape[2:])
 
     def extra_repr(self) -> str:

@@ -34,7 +34,9 @@ class PyramidKeys(Keys):
     def __init__(self, *, scales: Sequence[int] = (1, 3, 6, 8)) -> None:
         scales = tuple(scales)
         if not scales or not all(isinstance(s, int) and s >= 1 for s in scales):
-            raise ConfigError(f"scales must be a non-empty sequence of positive ints, e.g. (1, 3, 6, 8); got {scales!r}")
+            raise ConfigError(
+                f"scales must be a non-empty sequence of positive ints, e.g. (1, 3, 6, 8); got {scales!r}"
+            )
         self.scales = scales
 
     def key_source(self, block: NonLocalBlock, x: torch.Tensor) -> torch.Tensor:

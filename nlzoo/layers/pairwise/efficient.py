@@ -48,10 +48,7 @@ class EfficientAttention(PairwiseFunction):
         rq, rk = self._normalised(q, k)
         vh = v.unflatten(-1, (self.heads, -1)).transpose(-3, -2)  # (B, h, M, D/h)
         n, m, e, d = rq.shape[-2], rk.shape[-2], rq.shape[-1], vh.shape[-1]
-        if (n + m) * e * d <= n * m * (e + d):
-            y = rq @ (rk.transpose(-1, -2) @ vh)
-        else:
-            y = (rq @ rk.transpose(-1, -2)) @ vh
+        y = rq @ (rk.transpose(-1, -2) @ vh) if (n + m) * e * d <= n * m * (e + d) else rq @ rk.transpose(-1, -2) @ vh
         return y.transpose(-3, -2).flatten(-2)
 
     def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
