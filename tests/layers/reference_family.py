@@ -71,8 +71,8 @@ def ann(block: NonLocalBlock, x: torch.Tensor) -> torch.Tensor:
 
 def criss_cross_mask(grid: tuple[int, ...]) -> torch.Tensor:
     """(N, N): j is on i's row / column (/ time line): their coordinates differ in at most one axis."""
-    coords = list(itertools.product(*(range(s) for s in grid)))
-    return torch.tensor([[sum(a != b for a, b in zip(ci, cj, strict=True)) <= 1 for cj in coords] for ci in coords])
+    coords = torch.tensor(list(itertools.product(*(range(s) for s in grid))))  # (N, dims), row-major
+    return (coords[:, None, :] != coords[None, :, :]).sum(-1) <= 1
 
 
 def criss_cross(block: NonLocalBlock, x: torch.Tensor) -> torch.Tensor:
