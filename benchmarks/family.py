@@ -32,10 +32,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' reference formulas
 
-from nlzoo.layers import build_block  # noqa: E402
-from nlzoo.models.flops import extra_formulas  # noqa: E402
-from tests.layers.reference import reference_forward  # noqa: E402
-from tests.layers.reference_family import REFERENCES  # noqa: E402
+from nlzoo.layers import build_block
+from nlzoo.models.flops import extra_formulas
+from tests.layers.reference import reference_forward
+from tests.layers.reference_family import REFERENCES
 
 PRESETS = ("nonlocal", "gc", "dnl", "ann_apnb", "criss_cross", "efficient")
 REFERENCE = {"nonlocal": reference_forward, **REFERENCES}
@@ -100,7 +100,7 @@ def measure_time(case: Case, preset: str, repeats: int) -> dict:
 
 
 def count_flops(case: Case, preset: str) -> int:
-    block, step = _setup(case, preset, "fast")
+    _, step = _setup(case, preset, "fast")
     with FlopCounterMode(display=False, custom_mapping=extra_formulas()) as counter:
         step()
     return int(counter.get_total_flops())
