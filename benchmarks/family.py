@@ -74,7 +74,8 @@ def _setup(case: Case, preset: str, impl: str):
         x.grad = None
         run(x).square().mean().backward()
 
-    step()  # warm-up (allocator, kernels)
+    small = torch.randn(case.batch, case.channels, *(max(2, s // 2) for s in case.positions))
+    run(small).square().mean().backward()  # warm-up (libraries, kernels) below the measured peak
     return block, step
 
 
@@ -90,6 +91,8 @@ def measure_time(case: Case, preset: str, repeats: int) -> dict:
     steps = {"fast": _setup(case, preset, "fast")[1], "reference": _setup(case, preset, "reference")[1]}
     if preset != "nonlocal":
         steps["nonlocal"] = _setup(case, "nonlocal", "fast")[1]
+    for step in steps.values():
+        step()  # warm-up at the measured size
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):
         for key, step in steps.items():

@@ -30,6 +30,7 @@ from .nonlocal_block import NonLocalBlock
 PresetFn = Callable[[int], dict[str, Any]]
 _REGISTRY: dict[str, PresetFn] = {}
 _MERGED = ("pairwise_args", "keys_args", "fusion_args")
+_PART_ARGS = {"instantiation": "pairwise_args", "keys": "keys_args", "fusion": "fusion_args"}
 
 F = TypeVar("F", bound=PresetFn)
 
@@ -54,8 +55,12 @@ def list_presets() -> list[str]:
 def preset_args(name: str, in_channels: int, **overrides: Any) -> dict[str, Any]:
     """The :class:`NonLocalBlock` arguments of preset ``name`` at ``in_channels``, with ``overrides`` on top (the
     ``*_args`` dictionaries are merged key by key, so ``fusion_args={"ratio": 1/16}`` keeps the preset's
-    fusion types)."""
+    fusion types). Choosing another part (``keys="all"`` on the criss-cross preset) drops the preset's
+    arguments of the part it replaces."""
     args = registry.lookup(_REGISTRY, "block preset", name)(in_channels)
+    for part, part_args in _PART_ARGS.items():
+        if part in overrides and overrides[part] != args.get(part):
+            args.pop(part_args, None)
     for key, value in overrides.items():
         if key in _MERGED and isinstance(value, dict) and isinstance(args.get(key), dict):
             args[key] = {**args[key], **value}

@@ -189,7 +189,7 @@ def test_bad_combinations_are_rejected_with_the_reason(preset: str, overrides: d
 
 def test_advice_works() -> None:
     """Following the messages above: keys='all' on 1D, temporal_groups=1 with GC, fusion_args ratio."""
-    assert build_block("criss_cross", 8, dims=1, keys="all", keys_args={}).keys == "all"
+    assert build_block("criss_cross", 8, dims=1, keys="all").keys == "all"
     assert build_block("gc", 8, dims=3, temporal_groups=1).temporal_groups == 1
     assert build_block("gc", 8, dims=2, fusion_args={"ratio": 1 / 2}).channel_add_conv[0].out_channels == 4
-    assert build_block("ann_apnb", 8, dims=2, keys="subsampled", keys_args={}, pool_embeddings=True).pool is not None
+    assert build_block("ann_apnb", 8, dims=2, keys="subsampled", pool_embeddings=True).pool is not None
