@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UnknownNameError
 from .nonlocal_block import NonLocalBlock
+from .presets import build_block
 
 SUFFIX = "_nonlocal"
 
@@ -37,12 +39,13 @@ def insert_nonlocal(
     model: nn.Module,
     after: Sequence[str],
     *,
+    block: str = "nonlocal",
     channels: int | Mapping[str, int] | None = None,
     example_input: torch.Tensor | None = None,
     dims: int | None = None,
     **block_args: Any,
 ) -> nn.Module:
-    """Place a :class:`NonLocalBlock` after each named submodule and return ``model`` (modified in place).
+    """Place a block of the non-local family after each named submodule and return ``model`` (modified in place).
 
     Channels are read from each submodule's output: from ``channels`` if given, else by running
     ``example_input`` through the model once (exact for any architecture), else from the last module
@@ -51,13 +54,18 @@ def insert_nonlocal(
     Args:
         model: any module.
         after: dotted submodule names, e.g. ``["layer3.1", "layer3.3"]``.
+        block: a preset of :mod:`nlzoo.layers.presets` (``"nonlocal"``, the paper's block; ``"gc"``, ``"dnl"``,
+            ``"ann_apnb"``, ``"criss_cross"``, ``"efficient"``).
         channels: output channels, one int for all or a mapping name -> channels.
         example_input: an input for one probing forward pass (no grad) that measures channels and rank.
         dims: positional dims of the features (1, 2 or 3); default from the probe or the model's convs.
-        **block_args: passed to :class:`NonLocalBlock` (``instantiation``, ``subsample``, ``norm``, ...).
+        **block_args: :class:`NonLocalBlock` arguments on top of the preset's (``instantiation``, ``subsample``,
+            ``norm``, ``fusion_args``, ...).
 
     Raises:
-        KeyError: a name is not a submodule (the message lists close matches) or already has a block.
+        UnknownNameError: a name is not a submodule or not a preset (the message lists close matches).
+        KeyError: a submodule already has a block.
+        ConfigError: the arguments make no sense for the preset (nothing is inserted then).
         ValueError: channels or dims cannot be determined.
 
     Example:
@@ -73,7 +81,7 @@ def insert_nonlocal(
         if name not in modules or name == "":
             close = difflib.get_close_matches(name, [n for n in modules if n], n=5, cutoff=0.6)
             hint = f" Close matches: {', '.join(close)}." if close else ""
-            raise KeyError(f"{type(model).__name__} has no submodule {name!r}.{hint}")
+            raise UnknownNameError(f"{type(model).__name__} has no submodule {name!r}.{hint}")
         parent_name, _, child = name.rpartition(".")
         if child + SUFFIX in modules[parent_name]._modules:
             raise KeyError(f"{name!r} already has a non-local block ({name + SUFFIX!r})")
@@ -81,13 +89,15 @@ def insert_nonlocal(
     probed = _probe(model, after, example_input) if example_input is not None else {}
     if dims is None:
         dims = probed[after[0]][1] if probed else _infer_dims(model)
+    built = []  # every block first, so that a bad argument leaves the model untouched
     for name in after:
-        c = _channels_for(name, modules[name], channels, probed)
-        block = NonLocalBlock(c, dims=dims, **block_args)
+        new = build_block(block, _channels_for(name, modules[name], channels, probed), dims=dims, **block_args)
         ref = next(modules[name].parameters(), None)
         if ref is not None:
-            block.to(device=ref.device, dtype=ref.dtype)
-        _attach(model, name, block)
+            new.to(device=ref.device, dtype=ref.dtype)
+        built.append((name, new))
+    for name, new in built:
+        _attach(model, name, new)
     return model
 
 

@@ -29,7 +29,8 @@ def _rows(text: str) -> dict[str, list[str]]:
 def test_table_lists_matching_models_with_their_numbers(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "c2d_r18"]) == 0
     rows = _rows(capsys.readouterr().out)
-    assert set(rows) == {"c2d_r18", "c2d_r18_nl", "c2d_r18_nl10"}
+    family = {f"c2d_r18_{block}" for block in ("gc", "dnl", "ann_apnb", "criss_cross", "efficient")}
+    assert set(rows) == {"c2d_r18", "c2d_r18_nl", "c2d_r18_nl10", *family}
     size = measure_complexity("c2d_r18_nl")
     _, task, params, gflops, blocks, shape, tags = rows["c2d_r18_nl"][:7]
     assert task == "video" and blocks == "2" and shape == "8x224x224"

@@ -112,10 +112,10 @@ def test_data_config_is_timms(name: str) -> None:
 
 def test_every_image_tag_points_at_timm_weights_and_reports_the_base_network() -> None:
     names = nlzoo.list_models(task="image-classification", exclude="timm_nonlocal")
-    assert len(names) == 18
+    assert len(names) == 20  # 6 archs x 3 placements + resnet18_gc, resnet50_gc
     for name in names:
         entry = nlzoo.model_info(name)
-        base = name.removesuffix("_nl_l2l3").removesuffix("_nl")
+        base = name.removesuffix("_nl_l2l3").removesuffix("_nl").removesuffix("_gc")
         assert entry.tags, name
         for tag in entry.tags.values():
             assert tag.status == "available" and tag.source == TimmWeights(f"{base}.{tag.tag}")

@@ -26,8 +26,8 @@ class Concatenation(PairwiseFunction):
     Parameter: ``weight`` (2E,), the paper's ``w_f`` (first half multiplies theta, second half phi).
     """
 
-    def __init__(self, embed_dim: int, *, softmax_scale: float | None = None) -> None:
-        super().__init__(embed_dim, softmax_scale=softmax_scale)
+    def __init__(self, embed_dim: int, *, softmax_scale: float | None = None, value_dim: int | None = None) -> None:
+        super().__init__(embed_dim, softmax_scale=softmax_scale, value_dim=value_dim)
         self.weight = nn.Parameter(torch.empty(2 * embed_dim))
         nn.init.normal_(self.weight, std=math.sqrt(2.0 / (2 * embed_dim)))
 

@@ -1,9 +1,19 @@
 """Softmax instantiations: embedded Gaussian (the paper's default, self-attention) and plain Gaussian.
 
-Both compute ``y_i = sum_j softmax_j(s * q_i . k_j) v_j`` through
-:func:`torch.nn.functional.scaled_dot_product_attention`, whose fused kernels (CPU flash, CUDA
-flash / memory-efficient) never hold the N x M affinity in memory -- unless that affinity is no larger than
-q, k and v themselves (N M <= (N + M) d), where two plain matmuls are faster at the same memory bound.
+Both compute ``y_i = sum_j softmax_j(s * q_i . k_j) v_j`` by one of two exact paths, chosen per call by
+:func:`materialise_affinity`, a cost model:
+
+* fused: :func:`torch.nn.functional.scaled_dot_product_attention`, whose kernels (CPU flash, CUDA flash /
+  memory-efficient) never hold the N x M affinity. They need one head width for q, k and v, so the narrower
+  side is zero-padded: for the plain Gaussian (q, k = the input, C wide; v = g(x), C/2 wide) that doubles the
+  value product, and the fused path does 4/3 the multiply-adds of the direct one;
+* direct: ``softmax(s q k^T) v`` with the affinity in memory (the common implementations' form).
+
+Direct is chosen where the affinity is no larger than q, k and v themselves (few positions, e.g. res4), or, on
+CPU, where it needs fewer operations than the padded fused kernel *and* the affinity stays within
+``AFFINITY_MEMORY_FACTOR`` times the embeddings' size, so the block's memory stays within a constant factor of
+the fused path's. On CUDA the fused kernels are used beyond the first case (their speed there comes from not
+touching the affinity in memory; this rule was measured on CPU only).
 """
 
 from __future__ import annotations
@@ -13,12 +23,59 @@ import torch.nn.functional as F
 
 from .base import PairwiseFunction, register_pairwise
 
+# The direct path's softmax (exp, sums, division, and their backward) per affinity element, in multiply-adds of
+# a matrix product: elementwise work runs far below GEMM speed. Measured on an AMD EPYC (Zen 4), fp32, torch
+# 2.14: with it, the plain Gaussian (e = 2d, d = 128..256) goes direct and the embedded Gaussian (e = d) fused.
+SOFTMAX_COST_MACS = 64
+# The direct path may hold an affinity up to this many times the size of q, k and v together.
+AFFINITY_MEMORY_FACTOR = 8
+
+
+def materialise_affinity(n: int, m: int, e: int, d: int, device_type: str = "cpu") -> bool:
+    """Whether the direct (affinity in memory) path is the faster exact choice for N queries, M keys, q/k width
+    ``e`` and value width ``d``. See the module docstring for the model."""
+    embeddings = (n + m) * max(e, d)
+    if n * m <= embeddings:
+        return True
+    if device_type != "cpu":
+        return False
+    fused_macs = n * m * (e + max(e, d))  # the narrower side is zero-padded to the wider one
+    direct_macs = n * m * (e + d + SOFTMAX_COST_MACS)
+    return direct_macs < fused_macs and n * m <= AFFINITY_MEMORY_FACTOR * (n + m) * (e + d)
+
+
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """``softmax(scale * q k^T) v`` for q (B, N, E), k (B, M, E), v (B, M, D), by the path the cost model picks."""
+    n, m, e, d = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
+    if materialise_affinity(n, m, e, d, q.device.type):
+        return direct_attention(q, k, v, scale)
+    return fused_attention(q, k, v, scale)
+
+
+def direct_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """The affinity in memory: two matrix products and a softmax."""
+    return torch.softmax(scale * (q @ k.transpose(-1, -2)), dim=-1) @ v
+
+
+def fused_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """SDPA's fused kernels; zero-padding the narrower of (q, k) and v is exact (zeros add nothing to q.k and
+    produce output columns that are dropped)."""
+    e, d = q.shape[-1], v.shape[-1]
+    if e < d:
+        q, k = F.pad(q, (0, d - e)), F.pad(k, (0, d - e))
+    elif d < e:
+        v = F.pad(v, (0, e - d))
+    # (B, 1, N, E) contiguous: a strided view silently drops CPU SDPA to the materialising math path.
+    q, k, v = (t.unsqueeze(1).contiguous() for t in (q, k, v))
+    return F.scaled_dot_product_attention(q, k, v, scale=scale).squeeze(1)[..., :d]
+
 
 class _SoftmaxPairwise(PairwiseFunction):
     uses_softmax_scale = True
+    plain_softmax = True
 
-    def __init__(self, embed_dim: int, *, softmax_scale: float | None = None) -> None:
-        super().__init__(embed_dim, softmax_scale=softmax_scale)
+    def __init__(self, embed_dim: int, *, softmax_scale: float | None = None, value_dim: int | None = None) -> None:
+        super().__init__(embed_dim, softmax_scale=softmax_scale, value_dim=value_dim)
         self.softmax_scale = self.default_scale(embed_dim) if softmax_scale is None else float(softmax_scale)
 
     @staticmethod
@@ -26,21 +83,7 @@ class _SoftmaxPairwise(PairwiseFunction):
         raise NotImplementedError
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        n, m, e, d = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-        if n * m <= (n + m) * max(e, d):
-            # The affinity is no larger than the embeddings themselves (few positions, wide channels, e.g. res4):
-            # plain matmuls are the faster exact form there and the memory stays O((N + M) d).
-            return torch.softmax(self.softmax_scale * (q @ k.transpose(-1, -2)), dim=-1) @ v
-        # Fused kernels need one head dim for q, k and v; zero-padding the narrower side is exact
-        # (zeros add nothing to q.k and produce output columns we drop).
-        if e < d:
-            q, k = F.pad(q, (0, d - e)), F.pad(k, (0, d - e))
-        elif d < e:
-            v = F.pad(v, (0, e - d))
-        # (B, 1, N, E) contiguous: a strided view silently drops CPU SDPA to the materialising math path.
-        q, k, v = (t.unsqueeze(1).contiguous() for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, scale=self.softmax_scale)
-        return y.squeeze(1)[..., :d]
+        return softmax_attention(q, k, v, self.softmax_scale)
 
     def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.softmax_scale * q @ k.transpose(-1, -2), dim=-1)

@@ -123,13 +123,16 @@ def timm_tag(timm_name: str, *, with_nonlocal: bool = True) -> PretrainedTag:
     )
 
 
-def _make_entry(arch: str, kind: str) -> None:
+def _make_entry(arch: str, kind: str, block: str = "nonlocal") -> None:
     depth, tags, title = _ARCHS[arch]
-    name = arch if kind == "none" else f"{arch}_{kind}"
+    name = arch if kind == "none" else f"{arch}_{kind}" if block == "nonlocal" else f"{arch}_{block}"
     after = placement(depth, kind)
     arch_args: dict[str, Any] = {"timm_name": arch, "nonlocal_after": after}
+    if block != "nonlocal":
+        arch_args["nonlocal_args"] = {"block": block}
 
-    what = f"with {len(after)} non-local blocks" if after else "as in timm"
+    blocks = "non-local" if block == "nonlocal" else f"{block!r} (nlzoo.layers preset)"
+    what = f"with {len(after)} {blocks} blocks" if after else "as in timm"
     tag_list = [timm_tag(f"{arch}.{t}", with_nonlocal=bool(after)) for t in tags]
     globals()[name] = register_variant(
         name,
@@ -148,6 +151,9 @@ def _make_entry(arch: str, kind: str) -> None:
 for _arch in _ARCHS:
     for _kind in _PLACEMENTS:
         _make_entry(_arch, _kind)
+# GCNet's block (nlzoo.layers preset "gc") at the ``_nl`` positions (res4 blocks 1, 3, 5).
+for _arch in ("resnet18", "resnet50"):
+    _make_entry(_arch, "nl", block="gc")
 
 
 @register_model(task="image-classification", data_config=DataConfig(), classifier=None)

@@ -49,16 +49,19 @@ def _imagenet_tag(depth: int) -> PretrainedTag:
     )
 
 
-def _make_entry(temporal: str, depth: int, placement: str) -> None:
-    suffix = "" if placement == "none" else f"_{placement}"
+def _make_entry(temporal: str, depth: int, placement: str, block: str = "nonlocal") -> None:
+    suffix = "" if placement == "none" else f"_{placement}" if block == "nonlocal" else f"_{block}"
     name = f"{temporal}_r{depth}{suffix}"
     arch: dict[str, Any] = {
         "depth": depth,
         "temporal": temporal,
         "nonlocal_after": nonlocal_positions(depth, placement),
     }
+    if block != "nonlocal":
+        arch["nonlocal_args"] = {"block": block}
     blocks = len(arch["nonlocal_after"])
-    what = {"none": "baseline", "nl": f"with {blocks} non-local blocks", "nl10": f"with {blocks} non-local blocks"}
+    kind = "non-local" if block == "nonlocal" else f"{block!r} (nlzoo.layers preset)"
+    what = {"none": "baseline", "nl": f"with {blocks} {kind} blocks", "nl10": f"with {blocks} {kind} blocks"}
 
     globals()[name] = register_variant(
         name,
@@ -77,3 +80,10 @@ for _temporal in ("c2d", "i3d"):
     for _depth in (18, 34, 50, 101):
         for _placement in ("none", "nl", "nl10"):
             _make_entry(_temporal, _depth, _placement)
+
+# The family's blocks at the paper's 5 positions (nlzoo.layers presets), e.g. ``i3d_r50_gc``: same places as
+# ``_nl``, so the members compare like for like. Each starts as the identity where its paper allows.
+for _temporal in ("c2d", "i3d"):
+    for _depth in (18, 50):
+        for _block in ("gc", "dnl", "ann_apnb", "criss_cross", "efficient"):
+            _make_entry(_temporal, _depth, "nl", block=_block)

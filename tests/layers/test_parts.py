@@ -1,0 +1,120 @@
+"""Registries of keys / fusion parts and presets, insertion by preset, and the softmax path cost model."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+
+from nlzoo.errors import UnknownNameError
+from nlzoo.layers import (
+    Fusion,
+    Keys,
+    NonLocalBlock,
+    build_block,
+    insert_nonlocal,
+    nonlocal_blocks,
+    register_fusion,
+    register_keys,
+    register_preset,
+)
+from nlzoo.layers import presets as presets_module
+from nlzoo.layers.fusion import base as fusion_base
+from nlzoo.layers.keys import base as keys_base
+from nlzoo.layers.pairwise import softmax
+
+from .reference import reference_forward
+
+
+@pytest.fixture
+def scratch_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    for module in (keys_base, fusion_base, presets_module):
+        monkeypatch.setattr(module, "_REGISTRY", dict(module._REGISTRY))
+
+
+def test_new_parts_and_presets_are_registered_combinations(scratch_registries: None) -> None:
+    @register_keys("first_frame")
+    class FirstFrameKeys(Keys):
+        """Every query sees the first frame only."""
+
+        def key_source(self, block: NonLocalBlock, x: torch.Tensor) -> torch.Tensor:
+            return x[:, :, :1]
+
+    @register_fusion("plain_add")
+    class PlainAdd(Fusion):
+        """z = x + y (g keeps C channels)."""
+
+        default_norm = None
+
+        def value_channels(self, in_channels: int, inner_channels: int, inner_given: bool) -> int:
+            return in_channels
+
+        def build(self, block: NonLocalBlock, *, value_channels: int, norm: str | None, bias: bool) -> None:
+            pass
+
+        def reset_parameters(self, block: NonLocalBlock) -> None:
+            pass
+
+        def fuse(self, block: NonLocalBlock, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return x + y
+
+    @register_preset("first_frame_dot")
+    def _preset(in_channels: int) -> dict:
+        return {"keys": "first_frame", "instantiation": "dot_product", "fusion": "plain_add"}
+
+    block = build_block("first_frame_dot", 4, dims=3)
+    x = torch.randn(1, 4, 3, 2, 2)
+    q = block.conv_theta(x).flatten(2).transpose(1, 2)
+    k = block.conv_phi(x[:, :, :1]).flatten(2).transpose(1, 2)
+    v = block.conv_g(x[:, :, :1]).flatten(2).transpose(1, 2)
+    y = (q @ k.transpose(1, 2) / k.shape[1]) @ v
+    torch.testing.assert_close(block(x), x + y.transpose(1, 2).reshape(x.shape))
+    with pytest.raises(ValueError, match="'first_frame' is already registered"):
+        register_keys("first_frame")(FirstFrameKeys)
+    with pytest.raises(TypeError, match="expects a Fusion subclass"):
+        register_fusion("thing")(int)  # type: ignore[arg-type]
+
+
+def test_insert_by_preset_keeps_outputs_and_names() -> None:
+    model = timm.create_model("resnet18", num_classes=5).eval()
+    x = torch.randn(1, 3, 64, 64)
+    expected = model(x)
+    insert_nonlocal(model, ["layer2.1", "layer3.1"], block="gc", fusion_args={"ratio": 1 / 16})
+    assert [n for n, _ in nonlocal_blocks(model)] == ["layer2.1_nonlocal", "layer3.1_nonlocal"]
+    block = model.layer3[2]
+    assert block.fusion == "gc" and block.channel_add_conv[0].out_channels == 256 // 16
+    torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
+
+
+def test_a_bad_preset_leaves_the_model_untouched() -> None:
+    model = timm.create_model("resnet18", num_classes=5)
+    keys = set(model.state_dict())
+    with pytest.raises(UnknownNameError, match="Did you mean 'efficient'"):
+        insert_nonlocal(model, ["layer2.1", "layer3.1"], block="eficient")
+    assert set(model.state_dict()) == keys
+
+
+def test_cost_model_picks_direct_for_the_padded_gaussian_only() -> None:
+    """Issue 18: the plain Gaussian (q, k C wide, v C/2) paid for a zero-padded v in the fused kernel."""
+    # res3 4x28x28 C=512 and a 2D 56x56 C=256 map, unpooled and pooled: Gaussian goes direct.
+    for n, m, c in [(3136, 3136, 512), (3136, 784, 512), (3136, 3136, 256), (3136, 784, 256)]:
+        assert softmax.materialise_affinity(n, m, c, c // 2)
+        assert not softmax.materialise_affinity(n, m, c // 2, c // 2)  # embedded Gaussian stays fused
+        assert not softmax.materialise_affinity(n, m, c, c // 2, "cuda")
+    assert not softmax.materialise_affinity(1024, 1024, 16, 8)  # narrow: the softmax would dominate
+    assert softmax.materialise_affinity(16, 16, 64, 32)  # affinity smaller than the embeddings
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_gaussian_paths_both_match_the_reference(direct: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = softmax.materialise_affinity
+    monkeypatch.setattr(softmax, "materialise_affinity", lambda *a: calls.append(real(*a)) or direct)
+    block = NonLocalBlock(64, dims=2, instantiation="gaussian", subsample=False).double()
+    torch.nn.init.normal_(block.norm.weight)
+    x = torch.randn(1, 64, 16, 16, dtype=torch.float64, requires_grad=True)
+    out, ref = block(x), reference_forward(block, x)
+    assert calls
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    g, rg = (torch.autograd.grad(t.square().sum(), x)[0] for t in (out, ref))
+    torch.testing.assert_close(g, rg)
