@@ -8,6 +8,7 @@ and g read, and :meth:`Keys.attend` turns query, key and value maps into the res
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -32,8 +33,8 @@ def tokens(t: torch.Tensor, groups: int) -> torch.Tensor:
 
 def untokens(y: torch.Tensor, batch: int, groups: int, grid: tuple[int, ...]) -> torch.Tensor:
     """Inverse of :func:`tokens`: (B * groups, n, D) -> (B, D, *grid)."""
-    d = y.shape[-1]
-    y = y.transpose(1, 2).reshape(batch, groups, d, -1).transpose(1, 2)
+    d, n = y.shape[-1], math.prod(grid) // groups  # explicit n, not -1: an empty batch (B = 0) reshapes too
+    y = y.transpose(1, 2).reshape(batch, groups, d, n).transpose(1, 2)
     return y.reshape(batch, d, *grid)
 
 
@@ -73,7 +74,7 @@ class Keys:
         qt, kt = block.pairwise.prepare(tokens(q, groups), tokens(k, groups))
         y = block.pairwise(qt, kt, tokens(v, groups))
         if block.pairwise.query_independent:
-            return y.transpose(1, 2).reshape(batch, -1, *(1,) * (q.dim() - 2))
+            return y.transpose(1, 2).reshape(batch, y.shape[-1], *(1,) * (q.dim() - 2))
         return untokens(y, batch, groups, tuple(q.shape[2:]))
 
     def affinity(
