@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ def load(
     num_classes: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **model_args: Any,
 ) -> nn.Module:
     """Build a model by name, with or without weights.
@@ -46,6 +48,8 @@ def load(
             and the dropped keys are logged (every other mismatch is an error).
         cache_dir: download cache (defaults to huggingface_hub's, honouring ``HF_HOME``).
         local_files_only: never touch the network (also implied by ``HF_HUB_OFFLINE=1``).
+        features_only: return the stage feature maps instead (timm's ``features_only``; see
+            :class:`~nlzoo.models.features.FeaturesOnly`), for ``out_indices`` (default all stages).
         **model_args: architecture arguments (e.g. ``instantiation="dot_product"``), checked by name.
 
     Returns:
@@ -56,6 +60,12 @@ def load(
         >>> model.nlzoo_config.data_config.num_frames
         8
     """
+    if features_only or out_indices is not None:
+        from ..models.features import features_only_model
+
+        kwargs = {"pretrained": pretrained, "num_classes": num_classes, "local_files_only": local_files_only}
+        full = load(name, cache_dir=cache_dir, **kwargs, **model_args)
+        return features_only_model(full, features_only=features_only, out_indices=out_indices)
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
     if not isinstance(name, str) or not name:
