@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from .export import export_onnx, export_program
 from .layers import NonLocalBlock, insert_nonlocal, list_pairwise, register_pairwise
 from .zoo import convert_checkpoint, list_models, load, model_info, push_to_hub, save_pretrained
 
@@ -9,6 +10,8 @@ __all__ = [
     "NonLocalBlock",
     "__version__",
     "convert_checkpoint",
+    "export_onnx",
+    "export_program",
     "insert_nonlocal",
     "list_models",
     "list_pairwise",
