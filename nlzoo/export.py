@@ -134,6 +134,8 @@ def export_onnx(
         import onnx
     except ImportError as err:
         raise ExportError(f"ONNX export needs the export extra: pip install 'nlzoo[export]' ({err})") from None
+    if Path(path).is_dir():
+        raise ConfigError(f"{path} is a folder; give a file name for the export")
     shape = tuple(input_shape) if input_shape is not None else export_input_shape(model)
     program, example = _export(model, shape, dynamic_batch)
     try:
