@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import signal
@@ -131,7 +132,7 @@ def test_windows_fit_and_are_evenly_spaced(frames: int, span: int, stride: int) 
         assert starts == [0] and window_starts(frames, span, stride, "skip") == []
         return
     assert starts[0] == 0 and all(s + span <= frames for s in starts)
-    assert all(b - a == stride for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == stride for a, b in itertools.pairwise(starts))
     assert starts[-1] + stride + span > frames  # no further window fits
 
 
