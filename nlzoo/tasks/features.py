@@ -25,7 +25,6 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 
-from ..errors import ConfigError
 from ..models.features import stage_index
 from ..precision import inference_precision
 
@@ -252,4 +251,4 @@ def check_out_dir(out_dir: Path) -> None:
         raise InputNotFoundError(f"--out {out_dir} is a file; give a folder for the features (it is created)")
 
 
-__all__ = ["ConfigError", "FeatureExtractionTask", "FeatureFileWriter", "check_out_dir", "is_done", "write_index"]
+__all__ = ["FeatureExtractionTask", "FeatureFileWriter", "check_out_dir", "is_done", "write_index"]
