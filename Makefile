@@ -49,6 +49,7 @@ bench: install
 	$(PY) benchmarks/load.py
 	$(PY) benchmarks/image.py
 	$(PY) benchmarks/data.py
+	$(PY) benchmarks/export.py
 
 clean:
 	rm -rf $(VENV) $(OLAH_VENV) .pytest_cache

@@ -19,6 +19,8 @@ _LAZY: dict[str, str] = {
     "register_pairwise": "layers",
     "convert_checkpoint": "zoo",
     "create_model": "zoo",
+    "export_onnx": "export",
+    "export_program": "export",
     "list_models": "zoo",
     "load": "zoo",
     "model_info": "zoo",
@@ -27,12 +29,15 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
+    from .export import export_onnx, export_program
     from .layers import NonLocalBlock, insert_nonlocal, list_pairwise, register_pairwise
     from .zoo import convert_checkpoint, create_model, list_models, load, model_info, push_to_hub, save_pretrained
 
 
 # Subpackages reachable as attributes after a bare ``import nlzoo`` (as when they were imported eagerly).
-_SUBMODULES = frozenset({"cli", "data", "errors", "explain", "layers", "limits", "models", "precision", "tasks", "zoo"})
+_SUBMODULES = frozenset(
+    {"cli", "data", "errors", "explain", "export", "layers", "limits", "models", "precision", "tasks", "zoo"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -54,6 +59,8 @@ __all__ = [
     "__version__",
     "convert_checkpoint",
     "create_model",
+    "export_onnx",
+    "export_program",
     "insert_nonlocal",
     "list_models",
     "list_pairwise",

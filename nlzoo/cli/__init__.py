@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "predict-video": "predict_video",
     "predict-image": "predict_image",
     "explain": "explain",
+    "extract-features": "extract_features",
+    "export-onnx": "export_onnx",
     "demo": "demo",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")

@@ -173,6 +173,43 @@ class TopDownPoseModel(nn.Module):
         self.check_input(x)
         return self.backbone.forward_features(x)
 
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """The backbone's stages (timm's ``feature_info``), module names prefixed ``backbone.``."""
+        return [{**info, "module": f"backbone.{info['module']}"} for info in self.backbone.feature_info]
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """The backbone's stage maps (timm's ``forward_intermediates``); the final map feeds :meth:`forward_head`."""
+        self.check_input(x)
+        return self.backbone.forward_intermediates(
+            x,
+            indices=list(indices) if isinstance(indices, Sequence) else indices,
+            norm=norm,
+            stop_early=stop_early,
+            output_fmt=output_fmt,
+            intermediates_only=intermediates_only,
+        )
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop backbone stages after the last of ``indices``; the heatmap head goes with ``prune_head`` (or with
+        the last stage, which it is sized for): :meth:`forward_head` then returns the feature map."""
+        indices = list(indices) if isinstance(indices, Sequence) else indices
+        taken = self.backbone.prune_intermediate_layers(indices, prune_norm=prune_norm, prune_head=True)
+        if prune_head or max(taken) < len(self.feature_info) - 1:
+            self.head = nn.Identity()
+            self.num_features = self.backbone.num_features
+        return taken
+
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
         """Backbone features -> (B, K, H/4, W/4) heatmaps."""
         return self.head(x)

@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import insert_nonlocal
+from .features import FeatureStage, StagedFeatures
 
 Temporal = Literal["c2d", "i3d"]
 
@@ -107,7 +108,7 @@ class TemporalMaxPool(nn.MaxPool3d):
         return x if x.shape[2] == 1 else super().forward(x)
 
 
-class ResNet3d(nn.Module):
+class ResNet3d(StagedFeatures, nn.Module):
     """C2D / I3D ResNet with optional non-local blocks.
 
     ::
@@ -116,6 +117,9 @@ class ResNet3d(nn.Module):
           ─ layer1 (res2) ─ pool2 (2x1x1, /2,1,1) ─ layer2 (res3) ─ layer3 (res4) ─ layer4 (res5)
           ─ global avg pool ─ dropout ─ fc ─ logits (B, num_classes)
         (non-local blocks sit after chosen blocks of layer2/layer3, named e.g. ``layer2.1_nonlocal``)
+
+    Feature stages (``forward_intermediates``, ``features_only``): ``relu`` (stem, stride 2), ``layer1`` (4),
+    ``layer2`` (8), ``layer3`` (16), ``layer4`` (32); a stage's non-local blocks are part of it.
 
     Args:
         depth: 18, 34 (basic blocks) or 50, 101 (bottlenecks).
@@ -243,12 +247,16 @@ class ResNet3d(nn.Module):
                 f"{t_min} frame(s) and {h_min}x{w_min} pixels (it was designed for 8x224x224 and 32x224x224)"
             )
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, H, W) clip -> (B, num_features, T', H', W') res5 feature map."""
-        self.check_input(x)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.pool2(self.layer1(x))
-        return self.layer4(self.layer3(self.layer2(x)))
+    def feature_stages(self) -> list[FeatureStage]:
+        """The stem and res2..res5 (timm's ResNet taps); time is strided by the stem and by ``pool2``."""
+        ts = self.stem_temporal_stride
+        stages = [FeatureStage(("conv1", "bn1", "relu"), 64, 2, ts)]
+        before = ("maxpool", "pool2", None, None)
+        for stage, (pool, width) in enumerate(zip(before, (64, 128, 256, 512), strict=True), start=1):
+            steps = (pool, f"layer{stage}") if pool else (f"layer{stage}",)
+            expansion = Bottleneck3d.expansion if DEPTHS[self.depth][0] == "bottleneck" else 1
+            stages.append(FeatureStage(steps, width * expansion, 2 ** (stage + 1), ts * (1 if stage == 1 else 2)))
+        return stages
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.dropout(self.global_pool(x).flatten(1))

@@ -26,6 +26,7 @@ from torchvision.models.video.s3d import SepInceptionBlock3D
 
 from ..errors import ConfigError
 from ..layers import insert_nonlocal
+from .features import FeatureStage, StagedFeatures
 
 VideoResNetArch = Literal["r3d_18", "mc3_18", "r2plus1d_18"]
 
@@ -44,9 +45,18 @@ VIDEO_RESNET_NONLOCAL: tuple[str, ...] = ("layer2.1", "layer3.1")
 # (features.11): 3 non-local blocks, at 480, 512 and 528 channels.
 S3D_NONLOCAL: tuple[str, ...] = ("features.6", "features.9", "features.11")
 
+# S3D's feature stages: (last module in ``features``, channels, spatial stride, temporal stride).
+_S3D_STAGE_ENDS: tuple[tuple[str, int, int, int], ...] = (
+    ("0", 64, 2, 2),
+    ("3", 192, 4, 2),
+    ("6", 480, 8, 2),
+    ("12", 832, 16, 4),
+    ("15", 1024, 32, 8),
+)
 
-class _TorchvisionVideo(nn.Module, ABC):
-    """The zoo's model contract around adopted torchvision modules; subclasses define the feature path and head."""
+
+class _TorchvisionVideo(StagedFeatures, nn.Module, ABC):
+    """The zoo's model contract around adopted torchvision modules; subclasses define the stages and head."""
 
     num_classes: int
     num_features: int
@@ -81,7 +91,7 @@ class _TorchvisionVideo(nn.Module, ABC):
             )
 
     @abstractmethod
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor: ...
+    def feature_stages(self) -> list[FeatureStage]: ...
 
     @abstractmethod
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor: ...
@@ -150,11 +160,17 @@ class TorchvisionVideoResNet(_TorchvisionVideo):
         """Smallest (T, H, W): 32 px leaves 4x4 at layer3 so its non-local block can subsample."""
         return (1, 32, 32)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) clip -> (B, 512, T', H', W') layer4 feature map."""
-        self.check_input(x)
-        x = self.layer2(self.layer1(self.stem(x)))
-        return self.layer4(self.layer3(x))
+    def feature_stages(self) -> list[FeatureStage]:
+        """``stem`` (stride 1x2x2) and ``layer1..4``; each later stage strides by its first block's shortcut
+        (2x2x2, or 1x2x2 in MC3's 2D stages). The last map is (B, 512, T', H', W')."""
+        stages = [FeatureStage(("stem",), 64, 2, 1)]
+        spatial, temporal = 2, 1
+        for i, width in enumerate((64, 128, 256, 512), start=1):
+            first = getattr(self, f"layer{i}")[0]
+            t, s, _ = first.downsample[0].stride if first.downsample is not None else (1, 1, 1)
+            spatial, temporal = spatial * s, temporal * t
+            stages.append(FeatureStage((f"layer{i}",), width, spatial, temporal))
+        return stages
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.dropout(self.avgpool(x).flatten(1))
@@ -221,10 +237,20 @@ class TorchvisionS3D(_TorchvisionVideo):
         """
         return (13, 209, 209)
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 3, T, H, W) clip -> (B, 1024, T/8, H/32, W/32) Mixed_5c feature map."""
-        self.check_input(x)
-        return self.features(x)
+    def feature_stages(self) -> list[FeatureStage]:
+        """Five stages ending at ``features.0`` (Conv_1a), ``.3`` (Conv_2c), ``.6`` (Mixed_3c), ``.12``
+        (Mixed_4f) and ``.15`` (Mixed_5c), each with the non-local block that follows its last module.
+        The last map is (B, 1024, T/8, H/32, W/32)."""
+        names = list(self.features._modules)
+        stages, steps = [], []
+        for i, name in enumerate(names):
+            steps.append(f"features.{name}")
+            end = _S3D_STAGE_ENDS[len(stages)]
+            following = names[i + 1] if i + 1 < len(names) else None
+            if name.removesuffix("_nonlocal") == end[0] and following != f"{end[0]}_nonlocal":
+                stages.append(FeatureStage(tuple(steps), *end[1:]))
+                steps = []
+        return stages
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pooled windows -> logits (B, num_classes); ``pre_logits`` gives their mean (B, 1024), before dropout."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ def load(
     num_classes: int | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
+    features_only: bool = False,
+    out_indices: int | Sequence[int] | None = None,
     **model_args: Any,
 ) -> nn.Module:
     """A model with its weights: the architecture's default tag (the paper's weights where they exist), a
@@ -60,6 +62,8 @@ def load(
             re-initialised and the dropped keys are logged (every other mismatch is an error).
         cache_dir: download cache (defaults to huggingface_hub's, honouring ``HF_HOME``).
         local_files_only: never touch the network (also implied by ``HF_HUB_OFFLINE=1``).
+        features_only: return the stage feature maps instead (timm's ``features_only``; see
+            :class:`~nlzoo.models.features.FeaturesOnly`), for ``out_indices`` (default all stages).
         **model_args: architecture arguments (e.g. ``instantiation="dot_product"``), checked by name.
             Reserved for a later ``features_only=True, out_indices=...`` (timm's feature-extraction contract).
 
@@ -77,6 +81,12 @@ def load(
         >>> model.nlzoo_config.data_config.num_frames
         8
     """
+    if features_only or out_indices is not None:
+        from ..models.features import features_only_model
+
+        kwargs = {"pretrained": pretrained, "num_classes": num_classes, "local_files_only": local_files_only}
+        full = load(name, cache_dir=cache_dir, **kwargs, **model_args)
+        return features_only_model(full, features_only=features_only, out_indices=out_indices)
     is_path_object = isinstance(name, os.PathLike)  # a Path is always a folder, never a registry name
     if is_path_object:
         name = os.fspath(name)
