@@ -178,15 +178,16 @@ class NonLocalBlock(nn.Module):
     def _tokens(self, t: torch.Tensor) -> torch.Tensor:
         """(B, E, T, ...) -> (B * groups, T/groups * ..., E): groups fold time chunks into the batch."""
         b, e, g = t.shape[0], t.shape[1], self.temporal_groups
-        t = t.reshape(b, e, g, -1).transpose(1, 2)  # (B, G, E, n)
-        return t.reshape(b * g, e, -1).transpose(1, 2)
+        n = t.shape[2:].numel() // g  # explicit, not -1: an empty batch (B = 0, e.g. no RoIs) is valid
+        t = t.reshape(b, e, g, n).transpose(1, 2)  # (B, G, E, n)
+        return t.reshape(b * g, e, n).transpose(1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         q, k, v, _ = self._embed(x)
         y = self.pairwise(q, k, v)  # (B*G, n, d)
         b, g = x.shape[0], self.temporal_groups
-        y = y.transpose(1, 2).reshape(b, g, self.inner_channels, -1).transpose(1, 2)
+        y = y.transpose(1, 2).reshape(b, g, self.inner_channels, y.shape[1]).transpose(1, 2)
         y = y.reshape(b, self.inner_channels, *x.shape[2:])
         return x + self.norm(self.conv_out(y))
 
