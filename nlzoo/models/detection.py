@@ -11,6 +11,8 @@ names, so state-dict keys are torchvision's (a torchvision COCO checkpoint loads
 
 Backbone norm: ``FrozenBatchNorm2d`` (fixed ImageNet statistics and affine), as torchvision and Detectron
 train these models with 2 images per GPU; ``trainable_backbone_layers=3`` (res3-res5 train) as theirs.
+A backbone trained from scratch (no ImageNet weights: the CPU recipe) needs ``backbone_norm="batch"``,
+torchvision's choice there: frozen statistics of an untrained network normalise nothing.
 
 Non-local norm: **GroupNorm** (32 groups) after ``W_z``, with gamma = 0 so a new block is the identity. With
 2 images per GPU (and, in the keypoint head, RoIs of those 2 images) batch statistics are too noisy for
@@ -37,13 +39,14 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from ..layers import insert_nonlocal
 
 DetectorKind = Literal["fasterrcnn", "maskrcnn", "keypointrcnn"]
+BackboneNorm = Literal["frozen", "batch"]
 _DETECTORS: dict[str, type[GeneralizedRCNN]] = {
     "fasterrcnn": FasterRCNN,
     "maskrcnn": MaskRCNN,
     "keypointrcnn": KeypointRCNN,
 }
-RES4_BLOCKS = {50: 6, 101: 23}  # residual blocks of res4 (torchvision's layer3)
-RES4_CHANNELS = 1024
+RES4_BLOCKS = {18: 2, 50: 6, 101: 23}  # residual blocks of res4 (torchvision's layer3)
+RES4_CHANNELS = {18: 256, 50: 1024, 101: 1024}
 KEYPOINT_HEAD_CHANNELS = 512
 
 # The keypoint head is Sequential(conv, ReLU) x 8: entries 3, 7, 11, 15 are the ReLUs of convs 2, 4, 6, 8.
@@ -83,19 +86,24 @@ class NonLocalRCNN(GeneralizedRCNN):
 
     Args:
         kind: ``"fasterrcnn"`` (boxes), ``"maskrcnn"`` (boxes + masks) or ``"keypointrcnn"`` (boxes + keypoints).
-        depth: ResNet depth of the backbone, 50 or 101.
+        depth: ResNet depth of the backbone: 50 or 101 (the paper), 18 (CPU-sized).
         num_classes: detection classes *including background* (torchvision's convention: 91 for COCO's
             category ids 1..90, 2 for person keypoints).
         num_keypoints: keypoints per instance (keypoint R-CNN only).
         nonlocal_after: dotted submodules to follow with a non-local block (see :func:`res4_nonlocal` and
             :data:`KEYPOINT_HEAD_NONLOCAL`); ``()`` gives torchvision's network.
         nonlocal_args: :class:`~nlzoo.layers.NonLocalBlock` arguments over :data:`DEFAULT_NONLOCAL_ARGS`.
+        backbone_norm: ``"frozen"`` (FrozenBatchNorm2d, for ImageNet or COCO weights) or ``"batch"`` (trainable
+            BatchNorm2d, for a backbone trained from scratch).
         trainable_backbone_layers: ResNet stages that train, counted from res5 (torchvision's 0..5).
-        frozen_bn_eps: epsilon of the frozen BatchNorms (torchvision's COCO checkpoints were made with 0).
+        frozen_bn_eps: epsilon of the backbone's BatchNorms (torchvision's COCO checkpoints were made with 0).
         min_size: resized short side; a sequence picks one at random per training batch (multi-scale).
         max_size: cap on the resized long side.
         box_score_thresh: evaluation drops detections scoring below this.
         box_detections_per_img: at most this many detections per image.
+        rpn_post_nms_top_n_train: proposals per image kept for the box head in training.
+        rpn_post_nms_top_n_test: proposals per image kept for the box head in evaluation.
+        box_batch_size_per_image: RoIs per image sampled for the box loss (fewer: cheaper CPU runs).
 
     Raises:
         ValueError: an unknown ``kind`` or ``depth``, or ``num_classes`` < 2.
@@ -110,17 +118,23 @@ class NonLocalRCNN(GeneralizedRCNN):
         num_keypoints: int = 17,
         nonlocal_after: Sequence[str] = (),
         nonlocal_args: Mapping[str, Any] | None = None,
+        backbone_norm: BackboneNorm = "frozen",
         trainable_backbone_layers: int = 3,
         frozen_bn_eps: float = 1e-5,
         min_size: int | Sequence[int] = 800,
         max_size: int = 1333,
         box_score_thresh: float = 0.05,
         box_detections_per_img: int = 100,
+        rpn_post_nms_top_n_train: int = 2000,
+        rpn_post_nms_top_n_test: int = 1000,
+        box_batch_size_per_image: int = 512,
     ) -> None:
         if kind not in _DETECTORS:
             raise ValueError(f"kind must be one of {sorted(_DETECTORS)}; got {kind!r}")
         if depth not in RES4_BLOCKS:
             raise ValueError(f"depth must be one of {sorted(RES4_BLOCKS)}; got {depth!r}")
+        if backbone_norm not in ("frozen", "batch"):
+            raise ValueError(f"backbone_norm must be 'frozen' or 'batch'; got {backbone_norm!r}")
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(
                 f"num_classes counts the background too and must be an int >= 2; got {num_classes!r} "
@@ -129,7 +143,9 @@ class NonLocalRCNN(GeneralizedRCNN):
         backbone = resnet_fpn_backbone(
             backbone_name=f"resnet{depth}",
             weights=None,
-            norm_layer=functools.partial(FrozenBatchNorm2d, eps=frozen_bn_eps),
+            norm_layer=functools.partial(
+                FrozenBatchNorm2d if backbone_norm == "frozen" else nn.BatchNorm2d, eps=frozen_bn_eps
+            ),
             trainable_layers=trainable_backbone_layers,
         )
         sizes = tuple(min_size) if isinstance(min_size, Sequence) else (min_size,)
@@ -138,6 +154,9 @@ class NonLocalRCNN(GeneralizedRCNN):
             "max_size": max_size,
             "box_score_thresh": box_score_thresh,
             "box_detections_per_img": box_detections_per_img,
+            "rpn_post_nms_top_n_train": rpn_post_nms_top_n_train,
+            "rpn_post_nms_top_n_test": rpn_post_nms_top_n_test,
+            "box_batch_size_per_image": box_batch_size_per_image,
         }
         if kind == "keypointrcnn":
             options["num_keypoints"] = num_keypoints
@@ -148,7 +167,10 @@ class NonLocalRCNN(GeneralizedRCNN):
         self.num_keypoints = num_keypoints if kind == "keypointrcnn" else 0
         self.nonlocal_after = tuple(nonlocal_after)
         if self.nonlocal_after:
-            channels = {n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else RES4_CHANNELS for n in nonlocal_after}
+            channels = {
+                n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else RES4_CHANNELS[depth]
+                for n in nonlocal_after
+            }
             args = {**DEFAULT_NONLOCAL_ARGS, **dict(nonlocal_args or {})}
             insert_nonlocal(self, self.nonlocal_after, channels=channels, dims=2, **args)
 

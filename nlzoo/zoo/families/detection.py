@@ -7,6 +7,8 @@ Names (Wang et al., "Non-local Neural Networks", CVPR 2018, section 6, Tables 5 
 * ``keypointrcnn_r{50,101}_fpn``, ``..._nl_head`` (four blocks in the keypoint head, one after every two of
   its eight convs) and ``..._nl_head_backbone`` (those four plus the res4 block), as Table 6.
 
+``r18`` versions of each are CPU-sized (the synthetic recipe); the paper used R50 and R101.
+
 Tags: ``coco`` (R50 only) is torchvision's COCO checkpoint of the plain network; the non-local blocks start
 as identities, so an ``_nl`` model with it predicts exactly what torchvision's model does until fine-tuned.
 ``imagenet`` is the backbone alone (torchvision's ImageNet ResNet via timm's copy), the paper's starting point.
@@ -157,7 +159,7 @@ def _make_entry(kind: str, depth: int, suffix: str, placement: Sequence[str]) ->
     )
 
 
-for _depth in (50, 101):
+for _depth in (18, 50, 101):
     _res4 = (res4_nonlocal(_depth),)
     for _kind in ("maskrcnn", "fasterrcnn"):
         _make_entry(_kind, _depth, "", ())
