@@ -263,7 +263,11 @@ class Detector(pl.LightningModule):
 
     def _log_metrics(self, stage: str) -> None:
         metric = getattr(self, f"{stage}_map")
-        values = {k: v for k, v in metric.compute().items() if v.numel() == 1 and k != "classes"}
+        values = {  # torchmetrics names box-only results "map", "map_50", ...: always "bbox_map", ... here
+            k if k.startswith(("bbox_", "segm_")) else f"bbox_{k}": v
+            for k, v in metric.compute().items()
+            if v.numel() == 1 and k != "classes"
+        }
         metric.reset()
         self.log_dict({f"{stage}/{k}": v.float() for k, v in values.items()}, prog_bar=False)
         if self.with_keypoints:
