@@ -1,5 +1,8 @@
 """``nlzoo predict-image IMAGE --model NAME_OR_DIR``: run a pose model on an image and draw the skeleton.
 
+Detectors (Faster / Mask / Keypoint R-CNN) draw boxes, masks, labels and keypoints instead (see
+:mod:`nlzoo.cli.predict_detection`).
+
 A top-down model sees one person per crop: give the persons' boxes with ``--box`` (repeatable), or the
 whole image is taken as one person box. The drawing goes to ``--out`` (default ``IMAGE_pose.png``), at the
 image's own size; the joints are printed as JSON lines (x, y, confidence per joint).
@@ -41,7 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("X", "Y", "W", "H"),
         help="a person box in pixels (repeat for several persons); default: the whole image",
     )
-    parser.add_argument("--threshold", type=float, default=0.2, help="hide joints below this confidence (0.2)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.2, help="hide joints (or detections) below this confidence (0.2)"
+    )
     parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
@@ -52,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"image {source} does not exist")
     model, data_config = _load_model(args.model)
     model = model.to(args.device).eval()
+    if model.nlzoo_config.task != "pose-estimation":  # a detector: boxes, masks, keypoints of the whole image
+        from .predict_detection import run_detection
+
+        return run_detection(args, model, source)
     with Image.open(source) as raw:
         image = raw.convert("RGB")
     boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
@@ -70,10 +79,11 @@ def run(args: argparse.Namespace) -> int:
 def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
     model = model_from_checkpoint(name) if name.endswith(".ckpt") else load(name)
     config = getattr(model, "nlzoo_config", None)
-    if config is None or config.task != "pose-estimation":
+    if config is None or config.task not in ("pose-estimation", "detection", "keypoints"):
         task = config.task if config is not None else "unknown"
         raise ValueError(
             f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
+            " (or a detector: task='detection' / 'keypoints')"
         )
     return model, config.data_config
 

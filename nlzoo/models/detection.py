@@ -23,9 +23,10 @@ also normalised with an affine or GN rather than BN.) ``nonlocal_args={"norm": "
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -194,6 +195,21 @@ class NonLocalRCNN(GeneralizedRCNN):
             nn.init.zeros_(new.bias)
             self.roi_heads.mask_predictor.mask_fcn_logits = new
         self.num_classes = num_classes
+
+    @contextlib.contextmanager
+    def normalised_inputs(self) -> Iterator[None]:
+        """Within this context the detector takes already normalised images (its transform skips mean/std).
+
+        ``nlzoo explain`` prepares inputs as every zoo model's data config says (normalised by its mean/std,
+        torchvision's detection statistics); this keeps them from being normalised twice.
+        """
+        transform = self.transform
+        saved = transform.image_mean, transform.image_std
+        transform.image_mean, transform.image_std = [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
+        try:
+            yield
+        finally:
+            transform.image_mean, transform.image_std = saved
 
     def forward_features(self, images: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         """FPN features ``{"0": P2, ..., "3": P5, "pool": P6}`` of an already normalised, batched (B, 3, H, W)."""
