@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -103,7 +104,8 @@ def write_attention_maps(
         raise ConfigError(f"{model.nlzoo_config.architecture} is {kind} (got {path})")
     x = read_image(path, config) if not video_model else read_video_views(path, config, num_clips=1, num_crops=1)
     device = next(model.parameters()).device
-    with torch.no_grad():
+    takes_normalised = getattr(model, "normalised_inputs", contextlib.nullcontext)  # detectors normalise inside
+    with torch.no_grad(), takes_normalised():
         amap = attention_map(model, x.to(device), block=block, queries=queries, num_queries=num_queries)
     frames = to_display(x[0], config)
     out = Path(out_dir)

@@ -1,5 +1,8 @@
 """``nlzoo predict-image IMAGE --model NAME_OR_DIR``: run a pose model on an image and draw the skeleton.
 
+Detectors (Faster / Mask / Keypoint R-CNN) draw boxes, masks, labels and keypoints instead (see
+:mod:`nlzoo.cli.predict_detection`).
+
 A top-down model sees one person per crop: give the persons' boxes with ``--box`` (repeatable), or the
 whole image is taken as one person box. The drawing goes to ``--out`` (default ``IMAGE_pose.png``), at the
 image's own size; the joints are printed as JSON lines (x, y, confidence per joint).
@@ -42,7 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("X", "Y", "W", "H"),
         help="a person box in pixels, W and H > 0 (repeat for several persons); default: the whole image",
     )
-    parser.add_argument("--threshold", type=float, default=0.2, help="hide joints below this confidence (0.2)")
+    parser.add_argument(
+        "--threshold", type=float, default=0.2, help="hide joints (or detections) below this confidence (0.2)"
+    )
     parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
 
@@ -74,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputNotFoundError(f"image {source} does not exist")
     if args.box:
         check_boxes(args.box)  # before loading (and perhaps downloading) a model
-    image = read_image(str(source))
     model, data_config = _load_model(args.model, device=args.device)
+    if model.nlzoo_config.task != "pose-estimation":  # a detector: boxes, masks, keypoints of the whole image
+        from .predict_detection import run_detection
+
+        return run_detection(args, model, source)
+    image = read_image(str(source))
     boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
     skeleton = default_skeleton(int(model.num_classes))
     keypoints = predict_keypoints(
@@ -96,10 +105,11 @@ def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:
 
     model = load_for_inference(name, device=device)
     config = getattr(model, "nlzoo_config", None)
-    if config is None or config.task != "pose-estimation":
+    if config is None or config.task not in ("pose-estimation", "detection", "keypoints"):
         task = config.task if config is not None else "unknown"
         raise ConfigError(
             f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
+            " (or a detector: task='detection' / 'keypoints')"
         )
     return model, config.data_config
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -50,9 +50,15 @@ class SplitSpec:
 Spec = TypeVar("Spec", bound=SplitSpec)
 
 
-def write_dataset(root: str | os.PathLike[str], spec: SplitSpec, fill: Callable[[Path], None]) -> Path:
+def write_dataset(
+    root: str | os.PathLike[str],
+    spec: SplitSpec,
+    fill: Callable[[Path], None],
+    *,
+    label_names: Sequence[str] = LABEL_NAMES,
+) -> Path:
     """Create ``root`` atomically: ``fill`` writes the samples into a temporary folder, then ``labels.txt``
-    and ``meta.json`` are added and the folder is renamed to ``root``.
+    (``label_names``, one a line) and ``meta.json`` are added and the folder is renamed to ``root``.
 
     Raises:
         FileExistsError: ``root`` already exists.
@@ -64,7 +70,7 @@ def write_dataset(root: str | os.PathLike[str], spec: SplitSpec, fill: Callable[
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     fill(tmp)
-    (tmp / "labels.txt").write_text("".join(f"{name}\n" for name in LABEL_NAMES))
+    (tmp / "labels.txt").write_text("".join(f"{name}\n" for name in label_names))
     (tmp / "meta.json").write_text(json.dumps(spec.to_dict(), indent=2) + "\n")
     os.replace(tmp, root)
     return root

@@ -88,9 +88,20 @@ def forward_flops(model: nn.Module, input_shape: tuple[int, ...]) -> FlopCount:
 
     The input is made on the model's device: build the model under ``torch.device("meta")`` to count
     without allocating weights or computing anything. The model is put in eval mode.
+
+    A model whose ``forward`` cannot run on the meta device (a detector's NMS has data-dependent shapes)
+    may define ``flops_forward(x)``, the dense work of its forward; it is counted instead, run as the
+    model's forward so that its submodules keep their names in the counts.
     """
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     x = torch.empty(1, *input_shape, device=device)
     model.eval()
+    proxy = getattr(model, "flops_forward", None)
     with torch.no_grad():
-        return count_flops(model, lambda: model(x))
+        if proxy is None:
+            return count_flops(model, lambda: model(x))
+        model.forward = proxy  # an instance attribute: module hooks (and FlopCounterMode's names) still run
+        try:
+            return count_flops(model, lambda: model(x))
+        finally:
+            del model.forward

@@ -16,8 +16,8 @@ from torch import nn
 
 from ..errors import ConfigError
 
-Task = Literal["video-classification", "image-classification", "pose-estimation"]
-TASKS: tuple[str, ...] = ("video-classification", "image-classification", "pose-estimation")
+Task = Literal["video-classification", "image-classification", "pose-estimation", "detection", "keypoints"]
+TASKS: tuple[str, ...] = ("video-classification", "image-classification", "pose-estimation", "detection", "keypoints")
 
 # Kinetics statistics used by the authors (Caffe2 114.75 / 57.375 on 0-255) and PySlowFast (0.45 / 0.225).
 KINETICS_MEAN = (0.45, 0.45, 0.45)

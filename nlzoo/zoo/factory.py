@@ -457,7 +457,7 @@ def _adopt(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> bool:
     return True
 
 
-def classifier_name(entry: ModelEntry, model: nn.Module) -> str:
+def classifier_name(entry: ModelEntry, model: nn.Module) -> str | tuple[str, ...]:
     """The head's dotted name: the registry's, else the module the model's ``get_classifier()`` returns."""
     if entry.classifier is not None:
         return entry.classifier

@@ -33,7 +33,8 @@ class ModelEntry:
     tags: Mapping[str, PretrainedTag] = field(default_factory=dict)
     # Dotted name of the classification head, dropped when num_classes changes; None: the module that the
     # built model's get_classifier() returns (for builders of several architectures, e.g. any timm model).
-    classifier: str | None = "fc"
+    # Several names where several layers follow num_classes (a detector's box and mask predictors).
+    classifier: str | tuple[str, ...] | None = "fc"
     family: str = ""
     description: str = ""
 
@@ -59,7 +60,7 @@ def register_model(
     task: str,
     data_config: DataConfig,
     tags: Iterable[PretrainedTag] = (),
-    classifier: str | None = "fc",
+    classifier: str | tuple[str, ...] | None = "fc",
 ) -> Callable[[F], F]:
     """Register a builder ``def arch(**model_args) -> nn.Module`` under its function name.
 
@@ -184,7 +185,7 @@ def register_variant(
     task: str,
     data_config: DataConfig,
     tags: Iterable[PretrainedTag] = (),
-    classifier: str | None = "fc",
+    classifier: str | tuple[str, ...] | None = "fc",
 ) -> Callable[..., nn.Module]:
     """Register ``name`` as ``target`` with fixed ``arch_args`` (a family's generated variants, like timm's
     ``resnet50`` over ``ResNet``) and return its builder, named and documented as if written by hand."""

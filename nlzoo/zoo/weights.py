@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -33,7 +33,7 @@ def load_weights(
     model: nn.Module,
     state_dict: Mapping[str, torch.Tensor],
     *,
-    classifier: str | None = None,
+    classifier: str | Sequence[str] | None = None,
     reset_head: bool = False,
     partial: tuple[str, ...] = (),
     source: str = "checkpoint",
@@ -43,8 +43,9 @@ def load_weights(
     Args:
         model: the target module.
         state_dict: tensors in the model's key space.
-        classifier: dotted name of the head (``"fc"``); with ``reset_head`` its keys are skipped and the
-            model's freshly initialised head is kept (a num_classes change), and this is logged.
+        classifier: dotted name of the head (``"fc"``), or several (a detector's box and mask predictors);
+            with ``reset_head`` their keys are skipped and the model's freshly initialised head is kept (a
+            num_classes change), and this is logged.
         partial: fnmatch patterns of model keys the source may lack (e.g. ``"*_nonlocal.*"`` for blocks
             added to a plain pretrained backbone); those keep their initialisation.
         source: a name for messages.
@@ -54,7 +55,8 @@ def load_weights(
     """
     own = model.state_dict()
     report = LoadReport()
-    head = f"{classifier}." if classifier else None
+    names = (classifier,) if isinstance(classifier, str) else tuple(classifier or ())
+    head = tuple(f"{name}." for name in names) or None
     usable: dict[str, torch.Tensor] = {}
     unexpected, mis_shaped = [], []
     for key, value in state_dict.items():

@@ -1,3 +1,3 @@
 """Registered model families: importing this package fills the registry."""
 
-from . import image, pose, resnet3d, torchvision_video  # noqa: F401
+from . import detection, image, pose, resnet3d, torchvision_video  # noqa: F401

@@ -145,8 +145,16 @@ class TorchvisionWeights:
         return f"torchvision:{self.weights} ({self.entry().url})"
 
     def fetch(self, model: nn.Module, *, cache_dir: str | None, local_files_only: bool) -> dict[str, torch.Tensor]:
-        import huggingface_hub.constants
         import torchvision.models
+
+        state_dict = self.download(cache_dir=cache_dir, local_files_only=local_files_only)
+        reference = torchvision.models.get_model(self.arch, weights=None, num_classes=len(self.label_names()))
+        reference.load_state_dict(state_dict)
+        return reference.state_dict()
+
+    def download(self, *, cache_dir: str | None, local_files_only: bool) -> dict[str, torch.Tensor]:
+        """The checkpoint's state dict as torchvision publishes it (cached, hash-checked, weights only)."""
+        import huggingface_hub.constants
 
         weights = self.entry()
         model_dir = cache_dir if cache_dir is not None else os.path.join(torch.hub.get_dir(), "checkpoints")
@@ -166,9 +174,7 @@ class TorchvisionWeights:
                 f"cannot download {weights.url} ({err}). Download it by hand to {cached}, or pass cache_dir= "
                 "pointing at a folder that holds it."
             ) from err
-        reference = torchvision.models.get_model(self.arch, weights=None, num_classes=len(self.label_names()))
-        reference.load_state_dict(state_dict)
-        return reference.state_dict()
+        return state_dict
 
     def label_names(self) -> tuple[str, ...]:
         return tuple(self.entry().meta["categories"])
