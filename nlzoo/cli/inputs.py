@@ -20,7 +20,8 @@ from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.video_dataset import check_clip_config
 from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
-from ..models.memory_format import has_3d_convs, to_channels_last
+from ..models.inference import prepare_for_inference
+from ..precision import PRECISIONS
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, load
 from ..zoo.factory import HUB_PREFIX, LOCAL_PREFIX
@@ -30,9 +31,19 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--precision`` option every inference command shares (resolved by :mod:`nlzoo.precision`)."""
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto (default): bf16 autocast where the CPU/GPU runs it faster than fp32, else fp32",
+    )
+
+
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
-    """A model with weights, in eval mode on ``device``; video networks in channels-last layout (faster,
-    see :mod:`nlzoo.models.memory_format`).
+    """A model with weights, ready to predict on ``device``: eval mode, video networks channels-last,
+    BatchNorm folded into the convolutions (see :func:`nlzoo.models.inference.prepare_for_inference`).
 
     ``name`` is a model folder, ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (then its default
     tag: a network without weights would only predict noise) or an ``nlzoo fit`` checkpoint (``.ckpt``).
@@ -47,8 +58,7 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
         model = load(name)
     else:
         model = load(name, pretrained=True)
-    model = model.to(device).eval()
-    return to_channels_last(model) if has_3d_convs(model) else model
+    return prepare_for_inference(model, device=device)
 
 
 def parse_views(text: str) -> tuple[int, int]:
