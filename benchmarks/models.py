@@ -9,11 +9,18 @@ For each pair (i3d_r50 vs i3d_r50_nl, i3d_r18 vs i3d_r18_nl) at 8x224x224 this m
 * achieved GFLOP/s against an fp32 matmul peak measured in the same run;
 * the non-local blocks' share of inference time (timed with forward hooks) beside their share of FLOPs;
 * variants: ``channels_last_3d`` memory format and ``torch.compile`` (``--compile``), as speed ratios
-  against eager, with their outputs checked against eager's.
+  against eager, with their outputs checked against eager's;
+* inference paths of i3d_r50_nl and c2d_r50_nl at batch 1, timed in interleaved rounds: nlzoo's
+  ``auto`` path (:func:`nlzoo.models.inference.prepare_for_inference`: channels-last, BatchNorm folded,
+  the precision ``auto`` resolves to), the same in fp32, the plain fp32 module (eager) and pytorchvideo's
+  fp32 ``i3d_r50`` / ``c2d_r50`` (the peer, randomly initialised, same input), each with achieved GFLOP/s
+  as a share of the GEMM peak measured in the same rounds at that path's precision (``--compile`` adds
+  the auto path under ``torch.compile`` with inductor freezing).
 
-    python benchmarks/models.py [--quick] [--json] [--compile] [--device cuda]
+    python benchmarks/models.py [--quick] [--json] [--compile] [--device cuda] [--inference-only]
 
-``--quick`` runs the R18 pair on 4x112x112 clips with few repeats (a smoke test, not a measurement).
+``--quick`` runs the R18 pair on 4x112x112 clips and the inference paths at 4x64x64 with few repeats (a
+smoke test, not a measurement).
 Ratios are what to compare across machines; absolute times depend on the machine and its load.
 """
 
@@ -39,23 +46,37 @@ import nlzoo
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
 from nlzoo.models import to_channels_last
 from nlzoo.models.flops import count_flops
+from nlzoo.models.inference import prepare_for_inference
+from nlzoo.precision import autocast_dtype, cpu_model, inference_precision, resolve_precision
 
 PAIRS = {"r50": ("i3d_r50", "i3d_r50_nl"), "r18": ("i3d_r18", "i3d_r18_nl")}
+PEERS = {"i3d_r50_nl": "i3d_r50", "c2d_r50_nl": "c2d_r50"}  # nlzoo model -> pytorchvideo's network
 
 
 # ---- timing ----------------------------------------------------------------------------------------
-def matmul_peak_gflops(device: torch.device, *, size: int, repeats: int) -> float:
-    """The best fp32 GEMM rate of two back ends: ``torch.mm`` (MKL/cuBLAS) and the same product as a 1x1
-    convolution (oneDNN/cuDNN). On AMD CPUs MKL's sgemm trails oneDNN, so ``mm`` alone would understate the
-    peak and make the convolution-heavy models look faster than it."""
-    a = torch.randn(size, size, device=device)
-    b = torch.randn(size, size, device=device)
-    mm = median_seconds(lambda: a @ b, repeats=repeats, warmup=2, device=device)
-    x = torch.randn(1, size, size // 32, 32, device=device)  # size positions (size is a multiple of 32)
-    w = torch.randn(size, size, 1, 1, device=device)
-    with torch.inference_mode():
-        conv = median_seconds(lambda: F.conv2d(x, w), repeats=repeats, warmup=2, device=device)
-    return 2 * size**3 / min(mm, conv) / 1e9
+def gemm_functions(device: torch.device, *, size: int, dtype: torch.dtype) -> list[Callable[[], object]]:
+    """A ``size``^3 product through two back ends: ``torch.mm`` (MKL/cuBLAS) and a 1x1 convolution
+    (oneDNN/cuDNN). On AMD CPUs MKL's sgemm trails oneDNN, so ``mm`` alone would understate the peak and make
+    the convolution-heavy models look faster than it."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    x = torch.randn(1, size, size // 32, 32, device=device, dtype=dtype)  # size positions (a multiple of 32)
+    w = torch.randn(size, size, 1, 1, device=device, dtype=dtype)
+
+    def conv() -> torch.Tensor:
+        with torch.inference_mode():
+            return F.conv2d(x, w)
+
+    return [lambda: a @ b, conv]
+
+
+def matmul_peak_gflops(device: torch.device, *, size: int, repeats: int, dtype: torch.dtype = torch.float32) -> float:
+    """The best GEMM rate (GFLOP/s) of :func:`gemm_functions` at ``dtype``."""
+    best = min(
+        median_seconds(fn, repeats=repeats, warmup=2, device=device)
+        for fn in gemm_functions(device, size=size, dtype=dtype)
+    )
+    return 2 * size**3 / best / 1e9
 
 
 class _BlockTimer:
@@ -192,14 +213,132 @@ def _variants(model: nn.Module, x: torch.Tensor, args: argparse.Namespace) -> di
     return out
 
 
+# ---- inference paths: nlzoo auto / fp32 / eager vs pytorchvideo --------------------------------------
+@dataclass
+class PathResult:
+    path: str
+    precision: str  # what the path ran at (auto resolved)
+    ms: float
+    gflops_per_s: float
+    peak_fraction: float  # of the same rounds' GEMM peak at that precision
+    max_rel_diff: float  # max |logit - fp32 eager logit| / max |fp32 eager logit| (nan for the peer)
+    top1_agrees: bool | None  # same argmax as fp32 eager (None for the peer)
+
+
+def _trained_looking(model: nn.Module) -> nn.Module:
+    """Non-trivial BN statistics and active non-local blocks, so folding and bf16 errors are not hidden
+    behind identity BNs and zero-initialised residual branches."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.weight.uniform_(0.2, 0.6)
+                m.bias.normal_(0, 0.05)
+                m.running_mean.normal_(0, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    return model
+
+
+def _peer(name: str, frames: int, size: int) -> nn.Module | None:
+    """pytorchvideo's fp32 network, randomly initialised, with its head pool sized for the clip."""
+    try:
+        from pytorchvideo.models.hub import resnet as ptv_resnet
+    except ImportError:
+        return None
+    pool = (frames // 2, size // 32, size // 32)
+    return getattr(ptv_resnet, name)(pretrained=False, model_num_class=400, head_pool_kernel_size=pool)
+
+
+def measure_inference_paths(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    torch.manual_seed(0)
+    eager = _trained_looking(nlzoo.load(name, pretrained=False, num_classes=400)).to(device).eval()
+    x = torch.randn(1, 3, args.frames, args.size, args.size, device=device)
+    prepared = prepare_for_inference(copy.deepcopy(eager), device=device, example=x)
+    paths: dict[str, tuple[nn.Module, str]] = {}
+    peer = _peer(PEERS[name], args.frames, args.size)
+    if peer is not None:
+        paths[f"pytorchvideo {PEERS[name]} fp32"] = (peer.to(device).eval(), "fp32")
+    paths["nlzoo fp32 eager"] = (eager, "fp32")
+    paths["nlzoo fp32 prepared"] = (prepared, "fp32")
+    paths["nlzoo auto"] = (prepared, "auto")
+    if args.compile:
+        paths["nlzoo auto + compile"] = (torch.compile(copy.deepcopy(prepared), options={"freezing": True}), "auto")
+
+    def run(model: nn.Module, precision: str) -> torch.Tensor:
+        with torch.inference_mode(), inference_precision(precision, device):
+            return model(x).float()
+
+    dtypes = {resolve_precision(p, device) for _, p in paths.values()}
+    gemms = {d: gemm_functions(device, size=args.matmul_size, dtype=autocast_dtype(d) or torch.float32) for d in dtypes}
+    flops = {path: count_flops(m, lambda m=m: m(x)).total for path, (m, _) in paths.items() if "compile" not in path}
+    times: dict[str, list[float]] = {path: [] for path in paths}
+    gemm_best = dict.fromkeys(dtypes, float("inf"))
+    for round_ in range(args.repeats + 1):  # round 0 warms up (and compiles)
+        for path, (model, precision) in paths.items():
+            sync(device)
+            start = time.perf_counter()
+            run(model, precision)
+            sync(device)
+            if round_:
+                times[path].append(time.perf_counter() - start)
+        for dtype, fns in gemms.items():
+            for fn in fns:
+                gemm_best[dtype] = min(gemm_best[dtype], median_seconds(fn, repeats=1, warmup=1, device=device))
+    peaks = {d: 2 * args.matmul_size**3 / s / 1e9 for d, s in gemm_best.items()}
+    reference = run(eager, "fp32")
+    results = []
+    for path, (model, precision) in paths.items():
+        seconds = statistics.median(times[path])
+        resolved = resolve_precision(precision, device)
+        count = flops.get(path, flops["nlzoo fp32 prepared"])
+        is_peer = path.startswith("pytorchvideo")
+        out = None if is_peer else run(model, precision)
+        results.append(
+            PathResult(
+                path=path,
+                precision=resolved,
+                ms=seconds * 1e3,
+                gflops_per_s=count / seconds / 1e9,
+                peak_fraction=count / seconds / 1e9 / peaks[resolved],
+                max_rel_diff=float("nan")
+                if out is None
+                else ((out - reference).abs().max() / reference.abs().max()).item(),
+                top1_agrees=None if out is None else bool((out.argmax(-1) == reference.argmax(-1)).all()),
+            )
+        )
+    return {"model": name, "gemm_peak_gflops": peaks, "paths": [asdict(r) for r in results]}
+
+
+def _print_inference(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        peaks = ", ".join(f"{d} {g:.0f}" for d, g in row["gemm_peak_gflops"].items())
+        print(f"\n{row['model']} inference, batch 1 (GEMM peak in the same rounds, GFLOP/s: {peaks})")
+        print(
+            f"{'path':<28}{'precision':>10}{'ms':>9}{'GFLOP/s':>9}{'%peak':>7}{'vs eager':>9}"
+            f"{'vs peer':>9}{'rel diff':>10}{'top-1':>7}"
+        )
+        by_path = {p["path"]: p for p in row["paths"]}
+        eager_ms = by_path["nlzoo fp32 eager"]["ms"]
+        peer_ms = next((p["ms"] for p in row["paths"] if p["path"].startswith("pytorchvideo")), float("nan"))
+        for p in row["paths"]:
+            top1 = "" if p["top1_agrees"] is None else ("same" if p["top1_agrees"] else "DIFF")
+            print(
+                f"{p['path']:<28}{p['precision']:>10}{p['ms']:>9.0f}{p['gflops_per_s']:>9.0f}"
+                f"{100 * p['peak_fraction']:>6.0f}%{eager_ms / p['ms']:>8.2f}x{peer_ms / p['ms']:>8.2f}x"
+                f"{p['max_rel_diff']:>10.1e}{top1:>7}"
+            )
+
+
 # ---- report ----------------------------------------------------------------------------------------
 def _print_report(report: dict[str, Any]) -> None:
     env = report["environment"]
     print(
         f"torch {env['torch']} on {env['device']} ({env['threads']} threads); clip {env['clip']}, "
         f"train batch {env['train_batch']}; fp32 matmul peak {env['matmul_peak_gflops']:.0f} GFLOP/s "
-        f"({env['matmul_size']}^3)"
+        f"({env['matmul_size']}^3); inference paths at {env['inference_clip']}"
     )
+    if not report["models"]:
+        _print_inference(report["inference"])
+        return
     header = (
         f"{'model':<12}{'params M':>9}{'GFLOP inf':>10}{'GFLOP trn':>10}{'inf ms':>9}{'trn ms':>9}"
         f"{'inf GF/s':>9}{'%peak':>7}{'trn GF/s':>9}{'%peak':>7}{'NL flop%':>9}{'NL time%':>9}"
@@ -227,6 +366,7 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     if not all(r["pairwise_counted"] for r in report["models"]):
         print("WARNING: some non-local pairwise FLOPs were not counted (an op without a formula)")
+    _print_inference(report["inference"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--pairs", default=None, help="comma-separated: r50,r18 (default: both; --quick: r18)")
     parser.add_argument("--train-batch", type=int, default=2)
+    parser.add_argument("--inference-only", action="store_true", help="only the inference paths (nlzoo vs peer)")
+    parser.add_argument("--inference-models", default=",".join(PEERS), help="comma-separated (default: %(default)s)")
     args = parser.parse_args(argv)
     quick = args.quick
     args.frames, args.size = (4, 112) if quick else (8, 224)
     args.repeats, args.train_repeats = (3, 2) if quick else (10, 5)
-    pairs = (args.pairs or ("r18" if quick else "r50,r18")).split(",")
+    pairs = [] if args.inference_only else (args.pairs or ("r18" if quick else "r50,r18")).split(",")
     device = torch.device(args.device)
     matmul_size = 1024 if quick else 2048
     peak = matmul_peak_gflops(device, size=matmul_size, repeats=3 if quick else 10)
@@ -251,10 +393,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in PAIRS[pair]:
             models[name] = measure_model(name, args, device, peak)
             print(f"measured {name}", file=sys.stderr)
+    inference = []
+    infer_args = copy.copy(args)
+    infer_args.frames, infer_args.size = (4, 64) if quick else (8, 224)
+    infer_args.repeats, infer_args.matmul_size = (2 if quick else 7), matmul_size
+    for name in filter(None, args.inference_models.split(",")):
+        inference.append(measure_inference_paths(name, infer_args, device))
+        print(f"measured the inference paths of {name}", file=sys.stderr)
     report: dict[str, Any] = {
         "environment": {
             "torch": torch.__version__,
-            "device": str(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+            "device": str(device) if device.type == "cuda" else f"cpu ({cpu_model()}, {platform.machine()})",
+            "inference_clip": f"{infer_args.frames}x{infer_args.size}x{infer_args.size}",
             "threads": torch.get_num_threads(),
             "clip": f"{args.frames}x{args.size}x{args.size}",
             "train_batch": args.train_batch,
@@ -264,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "models": [asdict(m) for m in models.values()],
         "pairs": [],
+        "inference": inference,
     }
     for pair in pairs:
         base, nl = (models[n] for n in PAIRS[pair])

@@ -11,3 +11,17 @@ def parse_views(text: str) -> tuple[int, int]:
     if not sep or not clips.isdigit() or not crops.isdigit() or int(clips) < 1 or int(crops) < 1:
         raise argparse.ArgumentTypeError(f"views must look like CLIPSxCROPS, e.g. 10x3 or 1x1; got {text!r}")
     return int(clips), int(crops)
+
+
+# nlzoo.precision.PRECISIONS, spelled out so that --help needs no torch.
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--precision`` option every inference command shares (resolved by :mod:`nlzoo.precision`)."""
+    parser.add_argument(
+        "--precision",
+        choices=PRECISION_CHOICES,
+        default="auto",
+        help="auto (default): bf16 autocast where the CPU/GPU runs it faster than fp32, else fp32",
+    )

@@ -35,6 +35,8 @@ def _query(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .argtypes import add_precision_argument
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("input", metavar="VIDEO_OR_IMAGE", help="a video file, or an image for 2-D models")
@@ -48,6 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--panel-height", type=int, default=192, help="height of each drawn frame in pixels")
     parser.add_argument("--out", type=Path, default=Path("outputs/explain"), help="output folder (%(default)s)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available, else cpu)")
+    add_precision_argument(parser)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def write_attention_maps(
     num_queries: int = 4,
     top_k: int = 20,
     panel_height: int = 192,
+    precision: str = "auto",
 ) -> ExplainOutput:
     """Read ``path`` as the model expects, compute one block's attention and save the pictures.
 
@@ -82,6 +86,7 @@ def write_attention_maps(
         num_queries: how many to pick.
         top_k: arrows per query.
         panel_height: pixel height of each drawn frame.
+        precision: inference precision (``auto``, ``fp32``, ``bf16``, ``fp16``; see :mod:`nlzoo.precision`).
 
     Returns:
         The written files and the drawn queries.
@@ -90,6 +95,7 @@ def write_attention_maps(
 
     from ..explain import attention_map, render_animation, render_figure, save_gif
     from ..limits import check_limit
+    from ..precision import inference_precision
     from .inputs import is_image, read_image, read_video_views, to_display
 
     if num_queries < 1 or top_k < 1 or panel_height < 8:
@@ -105,7 +111,7 @@ def write_attention_maps(
     x = read_image(path, config) if not video_model else read_video_views(path, config, num_clips=1, num_crops=1)
     device = next(model.parameters()).device
     takes_normalised = getattr(model, "normalised_inputs", contextlib.nullcontext)  # detectors normalise inside
-    with torch.no_grad(), takes_normalised():
+    with torch.no_grad(), takes_normalised(), inference_precision(precision, device):
         amap = attention_map(model, x.to(device), block=block, queries=queries, num_queries=num_queries)
     frames = to_display(x[0], config)
     out = Path(out_dir)
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
             num_queries=args.num_queries,
             top_k=args.top_k,
             panel_height=args.panel_height,
+            precision=args.precision,
         )
     where = ", ".join(",".join(map(str, q)) for q in result.queries)
     print(f"block {result.block}; queries ({'t,y,x' if result.gif else 'y,x'} in the model's input): {where}")

@@ -20,7 +20,7 @@ from ..data.video_dataset import check_clip_config, read_views
 from ..data.video_transforms import EvalViewTransform
 from ..errors import ConfigError, WeightsError
 from ..limits import check_limit
-from ..models.memory_format import has_3d_convs, to_channels_last
+from ..models.inference import prepare_for_inference
 from ..tasks.export import model_from_checkpoint
 from ..zoo import DataConfig, get_entry, load
 from ..zoo.factory import HUB_PREFIX, TIMM_PREFIX, is_path
@@ -79,8 +79,8 @@ def check_trained(name: str) -> None:
 
 
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
-    """A model with weights, in eval mode on ``device``; video networks in channels-last layout (faster,
-    see :mod:`nlzoo.models.memory_format`).
+    """A model with weights, ready to predict on ``device``: eval mode, video networks channels-last,
+    BatchNorm folded into the convolutions (see :func:`nlzoo.models.inference.prepare_for_inference`).
 
     ``name`` follows :func:`nlzoo.load`'s rule: a model folder path (``./x``, ``/abs/x``, ``local-dir:x``),
     ``hf-hub:org/repo``, ``arch.tag``, a bare architecture (its default tag: a network without weights would
@@ -99,8 +99,9 @@ def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.M
     else:
         check_trained(name)
         model = load(name)
-    model = model.to(device).eval()
-    return to_channels_last(model) if has_3d_convs(model) else model
+    if model.nlzoo_config.task in ("detection", "keypoints"):  # list-of-images inputs: no BN folding by tracing
+        return model.to(device).eval()
+    return prepare_for_inference(model, device=device)
 
 
 def is_image(path: str | os.PathLike[str]) -> bool:

@@ -30,6 +30,8 @@ _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .argtypes import add_precision_argument
+
     parser.add_argument("image", help="the input image (any format Pillow reads)")
     parser.add_argument(
         "--model",
@@ -50,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    add_precision_argument(parser)
 
 
 def check_boxes(boxes: list[list[float]]) -> None:
@@ -88,7 +91,13 @@ def run(args: argparse.Namespace) -> int:
     boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
     skeleton = default_skeleton(int(model.num_classes))
     keypoints = predict_keypoints(
-        model, image, boxes, data_config, skeleton=None if args.no_flip else skeleton, device=args.device
+        model,
+        image,
+        boxes,
+        data_config,
+        skeleton=None if args.no_flip else skeleton,
+        device=args.device,
+        precision=args.precision,
     )
     out = Path(args.out) if args.out else source.with_name(f"{source.stem}_pose.png")
     draw_skeleton(image, keypoints, skeleton, threshold=args.threshold).save(out, format="PNG")
@@ -122,12 +131,17 @@ def predict_keypoints(
     *,
     skeleton: Skeleton | None,
     device: str | torch.device = "cpu",
+    precision: str = "auto",
 ) -> torch.Tensor:
-    """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given."""
+    """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given.
+
+    The network runs at ``precision`` (see :mod:`nlzoo.precision`); heatmaps are decoded in float32.
+    """
     import torch
 
     from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
     from ..models.pose_codec import decode_to_image, flip_test
+    from ..precision import inference_precision
 
     check_boxes(boxes)
     in_h, in_w = data_config.crop_size
@@ -138,8 +152,12 @@ def predict_keypoints(
         crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
         to_image.append(torch.from_numpy(invert_affine(matrix)).float())
     images = torch.stack(crops).to(device)
-    with torch.no_grad():
-        heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with inference_precision(precision, device):
+            return model(x).float()
+
+    heatmaps = flip_test(forward, images, skeleton.flip_index) if skeleton is not None else forward(images)
     return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
 
 

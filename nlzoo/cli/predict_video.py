@@ -16,7 +16,7 @@ probabilities averaged over the views (sigmoid with --multi-label)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .argtypes import parse_views
+    from .argtypes import add_precision_argument, parse_views
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -31,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=4, help="views per forward pass (default 4)")
     parser.add_argument("--multi-label", action="store_true", help="sigmoid scores (multi-label models, Charades)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
+    add_precision_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..data.video_io import check_video_path
+    from ..models.inference import predict_batches
     from .inputs import default_device, load_for_inference, read_video_views
 
     if args.top_k < 1 or args.batch_size < 1:
@@ -56,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     with err.status(f"decoding {clips}x{crops} views of {args.video}"):
         views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
     scores = []
-    with Progress(console=err, transient=True) as progress, torch.inference_mode():
-        for batch in progress.track(views.split(args.batch_size), description="classifying views"):
-            logits = model(batch.to(device)).float()
+    batches = predict_batches(model, views, batch_size=args.batch_size, precision=args.precision, device=device)
+    with Progress(console=err, transient=True) as progress:
+        total = -(-len(views) // args.batch_size)
+        for logits in progress.track(batches, total=total, description="classifying views"):
             scores.append(logits.sigmoid() if args.multi_label else logits.softmax(dim=-1))
     mean = torch.cat(scores).mean(dim=0).cpu()
     top = mean.topk(min(args.top_k, mean.numel()))

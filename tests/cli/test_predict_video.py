@@ -27,7 +27,8 @@ def _rows(text: str) -> list[tuple[int, str, float]]:
 
 def test_scores_are_the_mean_softmax_over_the_requested_views(setup, capsys: pytest.CaptureFixture[str]) -> None:
     model, folder, video = setup
-    assert main(["predict-video", str(video), "--model", str(folder), "--views", "2x3", "--device", "cpu"]) == 0
+    argv = ["predict-video", str(video), "--model", str(folder), "--views", "2x3", "--device", "cpu"]
+    assert main([*argv, "--precision", "fp32"]) == 0
     rows = _rows(capsys.readouterr().out)
     views = read_video_views(video, TINY_DATA, num_clips=2, num_crops=3)
     assert views.shape == (6, 3, 4, 32, 32)
