@@ -22,7 +22,7 @@ STATUS_MARK = {"available": ("", "green"), "convertible": (" (convert)", "yellow
 
 
 # nlzoo.zoo.config.TASKS, spelled out so that --help needs no torch (a test keeps them equal).
-TASKS = ("video-classification", "image-classification", "pose-estimation")
+TASKS = ("video-classification", "image-classification", "pose-estimation", "detection", "keypoints")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
