@@ -11,20 +11,16 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 from torch import nn
 
-from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
-from ..models.pose_codec import decode_to_image, flip_test
-from ..models.skeleton import Skeleton, default_skeleton
+from ..inference.pose import draw_skeleton, predict_keypoints
+from ..models.skeleton import default_skeleton
 from ..tasks.export import model_from_checkpoint
 from ..zoo import load
 from ..zoo.config import DataConfig
 
 HELP = "draw a pose model's predicted skeleton onto an image"
-
-_LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,52 +72,3 @@ def _load_model(name: str) -> tuple[nn.Module, DataConfig]:
             f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
         )
     return model, config.data_config
-
-
-@torch.no_grad()
-def predict_keypoints(
-    model: nn.Module,
-    image: Image.Image,
-    boxes: list[list[float]],
-    data_config: DataConfig,
-    *,
-    skeleton: Skeleton | None,
-    device: str | torch.device = "cpu",
-) -> torch.Tensor:
-    """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given."""
-    in_h, in_w = data_config.crop_size
-    crops, to_image = [], []
-    for box in boxes:
-        centre, window = box_to_window(box, aspect_ratio=in_w / in_h)
-        matrix = crop_matrix(centre, window, (in_h, in_w))
-        crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
-        to_image.append(torch.from_numpy(invert_affine(matrix)).float())
-    images = torch.stack(crops).to(device)
-    heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
-    return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
-
-
-def draw_skeleton(
-    image: Image.Image, keypoints: torch.Tensor, skeleton: Skeleton | None, *, threshold: float
-) -> Image.Image:
-    """A copy of ``image`` with limbs and joints above ``threshold`` drawn (left orange, right blue)."""
-    canvas = image.copy()
-    draw = ImageDraw.Draw(canvas)
-    size = max(2, round(max(image.size) / 150))
-    names = skeleton.names if skeleton else ()
-    for person in keypoints.tolist():
-        shown = [c > threshold for _, _, c in person]
-        for a, b in skeleton.edges if skeleton else ():
-            if shown[a] and shown[b]:
-                draw.line([tuple(person[a][:2]), tuple(person[b][:2])], fill=_colour(names[b]), width=size)
-        for j, (x, y, _) in enumerate(person):
-            if shown[j]:
-                colour = _colour(names[j]) if names else _CENTRE
-                draw.ellipse([x - size, y - size, x + size, y + size], fill=colour, outline=(0, 0, 0))
-    return canvas
-
-
-def _colour(name: str) -> tuple[int, int, int]:
-    if name.startswith("left"):
-        return _LEFT
-    return _RIGHT if name.startswith("right") else _CENTRE

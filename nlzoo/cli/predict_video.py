@@ -15,7 +15,7 @@ probabilities averaged over the views (sigmoid with --multi-label)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .inputs import default_device, parse_views
+    from ..inference.inputs import default_device, parse_views
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -33,12 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
-    from .inputs import load_for_inference, read_video_views
+    from ..inference.inputs import load_for_inference, read_video_views
+    from ..inference.video import video_scores
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ValueError("--top-k and --batch-size must be >= 1")
@@ -53,12 +53,14 @@ def run(args: argparse.Namespace) -> int:
     clips, crops = args.views or (cfg.data_config.test_clips or 1, cfg.data_config.test_crops or 1)
     with err.status(f"decoding {clips}x{crops} views of {args.video}"):
         views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
-    scores = []
-    with Progress(console=err, transient=True) as progress, torch.inference_mode():
-        for batch in progress.track(views.split(args.batch_size), description="classifying views"):
-            logits = model(batch.to(args.device)).float()
-            scores.append(logits.sigmoid() if args.multi_label else logits.softmax(dim=-1))
-    mean = torch.cat(scores).mean(dim=0).cpu()
+    with Progress(console=err, transient=True) as progress:
+        mean = video_scores(
+            model,
+            views,
+            batch_size=args.batch_size,
+            multi_label=args.multi_label,
+            track=lambda batches: progress.track(batches, description="classifying views"),
+        )
     top = mean.topk(min(args.top_k, mean.numel()))
     names = cfg.label_names or [f"class_{i}" for i in range(mean.numel())]
 
