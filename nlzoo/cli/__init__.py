@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "predict-image": "predict_image",
     "explain": "explain",
     "demo": "demo",
+    "serve": "serve",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 USER_ERRORS = (ValueError, KeyError, TypeError, FileNotFoundError, OSError, RuntimeError)

@@ -6,7 +6,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from PIL import Image
 from torch import nn
+
+from ..zoo.config import DataConfig
+
+
+@dataclass(frozen=True)
+class AttentionPictures:
+    """One block's attention for one input: the still figure, the animation (clips only), and what was drawn."""
+
+    figure: Image.Image
+    animation: list[Image.Image] | None
+    block: str
+    queries: list[tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -45,10 +59,8 @@ def write_attention_maps(
     Returns:
         The written files and the drawn queries.
     """
-    import torch
-
-    from ..explain import attention_map, render_animation, render_figure, save_gif
-    from .inputs import is_image, read_image, read_video_views, to_display
+    from ..explain import save_gif
+    from .inputs import is_image, read_image, read_video_views
 
     if num_queries < 1 or top_k < 1 or panel_height < 8:
         raise ValueError("--num-queries and --top-k must be >= 1 and --panel-height >= 8")
@@ -58,21 +70,54 @@ def write_attention_maps(
         kind = "a video model: give a video file" if video_model else "an image model: give an image file"
         raise ValueError(f"{model.nlzoo_config.architecture} is {kind} (got {path})")
     x = read_image(path, config) if not video_model else read_video_views(path, config, num_clips=1, num_crops=1)
+    pictures = draw_attention(
+        model, x, config, block=block, queries=queries, num_queries=num_queries, top_k=top_k, panel_height=panel_height
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{Path(path).stem}.{pictures.block}"
+    png = out / f"{stem}.png"
+    pictures.figure.save(png)
+    gif = None
+    if pictures.animation is not None:
+        gif = out / f"{stem}.gif"
+        save_gif(pictures.animation, gif)
+    return ExplainOutput(png, gif, pictures.block, pictures.queries)
+
+
+def draw_attention(
+    model: nn.Module,
+    x: torch.Tensor,
+    data_config: DataConfig,
+    *,
+    block: str | None = None,
+    queries: list[tuple[int, ...]] | None = None,
+    num_queries: int = 4,
+    top_k: int = 20,
+    panel_height: int = 192,
+) -> AttentionPictures:
+    """Compute one block's attention for one model input and draw it (see :func:`write_attention_maps`).
+
+    Args:
+        model: a network with non-local blocks, in eval mode.
+        x: one input as the model takes it, (1, C, T, H, W) or (1, C, H, W), normalised with ``data_config``.
+        data_config: how ``x`` was normalised (to show its pixels).
+        block, queries, num_queries, top_k, panel_height: as for :func:`write_attention_maps`.
+
+    Returns:
+        The figure, the animation (clips only), the block and the queries as input positions.
+    """
+    from ..explain import attention_map, render_animation, render_figure
+    from .inputs import to_display
+
     device = next(model.parameters()).device
     with torch.no_grad():
         amap = attention_map(model, x.to(device), block=block, queries=queries, num_queries=num_queries)
-    frames = to_display(x[0], config)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"{Path(path).stem}.{amap.block}"
-    png = out / f"{stem}.png"
-    render_figure(frames, amap, top_k=top_k, panel_height=panel_height).save(png)
-    gif = None
-    if video_model:
-        gif = out / f"{stem}.gif"
-        save_gif(render_animation(frames, amap, panel_height=panel_height), gif)
+    frames = to_display(x[0], data_config)
+    figure = render_figure(frames, amap, top_k=top_k, panel_height=panel_height)
+    animation = render_animation(frames, amap, panel_height=panel_height) if x.dim() == 5 else None
     drawn = [_cell_to_input(cell, amap.grid, tuple(x.shape[2:])) for cell in amap.query_positions()]
-    return ExplainOutput(png, gif, amap.block, drawn)
+    return AttentionPictures(figure, animation, amap.block, drawn)
 
 
 def _cell_to_input(cell: tuple[int, ...], grid: tuple[int, ...], shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -14,6 +14,20 @@ from ..zoo.config import DataConfig
 _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 
 
+def person_crops(
+    image: Image.Image, boxes: list[list[float]], data_config: DataConfig
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's inputs for N person boxes (N, C, H, W), and each crop's crop-to-image affine (N, 2, 3)."""
+    in_h, in_w = data_config.crop_size
+    crops, to_image = [], []
+    for box in boxes:
+        centre, window = box_to_window(box, aspect_ratio=in_w / in_h)
+        matrix = crop_matrix(centre, window, (in_h, in_w))
+        crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
+        to_image.append(torch.from_numpy(invert_affine(matrix)).float())
+    return torch.stack(crops), torch.stack(to_image)
+
+
 @torch.no_grad()
 def predict_keypoints(
     model: nn.Module,
@@ -25,16 +39,10 @@ def predict_keypoints(
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given."""
-    in_h, in_w = data_config.crop_size
-    crops, to_image = [], []
-    for box in boxes:
-        centre, window = box_to_window(box, aspect_ratio=in_w / in_h)
-        matrix = crop_matrix(centre, window, (in_h, in_w))
-        crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
-        to_image.append(torch.from_numpy(invert_affine(matrix)).float())
-    images = torch.stack(crops).to(device)
+    crops, to_image = person_crops(image, boxes, data_config)
+    images = crops.to(device)
     heatmaps = flip_test(model, images, skeleton.flip_index) if skeleton is not None else model(images)
-    return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
+    return decode_to_image(heatmaps, to_image.to(device), tuple(data_config.crop_size)).cpu()
 
 
 def draw_skeleton(
