@@ -140,6 +140,7 @@ def _image_tab(served: dict[str, ServedModel], examples: dict[str, Path], precis
             image = gr.File(label="image", file_count="single", elem_id="image-upload")
             example = gr.Dropdown(list(examples), value=None, label="or an example (used when nothing is uploaded)")
             model, block, _ = _pickers(served, "image")
+            threshold = gr.Slider(0.0, 1.0, value=0.2, step=0.05, label="pose: hide joints below this confidence")
             run = gr.Button("Analyse", variant="primary")
         with gr.Column():
             drawn = gr.Image(label="prediction (pose: the skeleton)", type="pil", format="png", elem_id="drawn")
@@ -147,15 +148,23 @@ def _image_tab(served: dict[str, ServedModel], examples: dict[str, Path], precis
             attention = gr.HTML(elem_id="image-attention")
             timing = gr.Markdown(elem_id="image-timing")
 
-    def analyse(upload: str | None, example_name: str | None, name: str, block_name: str | None):
+    def analyse(upload: str | None, example_name: str | None, name: str, block_name: str | None, threshold: float):
         with _shown_errors():
             path = _input_file(upload, example_name, examples)
             answer = analyse_image(
-                served[name], path, block=block_name or None, precision=precision, limits=limits, top_k=TOP_K
+                served[name],
+                path,
+                block=block_name or None,
+                precision=precision,
+                limits=limits,
+                top_k=TOP_K,
+                threshold=threshold,
             )
         return answer.drawn, answer.scores, _attention_html(answer), _timing(answer)
 
-    run.click(analyse, [image, example, model, block], [drawn, labels, attention, timing], api_name="analyse_image")
+    run.click(
+        analyse, [image, example, model, block, threshold], [drawn, labels, attention, timing], api_name="analyse_image"
+    )
 
 
 def _first(items: Sequence[str]) -> str | None:
