@@ -5,7 +5,7 @@ OLAH_VENV ?= .venv-olah
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: install install-test demo test lint bench clean
+.PHONY: install install-test browser demo test lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ install-test: $(VENV)/.installed-test $(OLAH_VENV)/.installed
 demo: install
 	$(VENV)/bin/nlzoo demo
 
-test: install-test
+# The web page's end-to-end tests drive headless Chromium: Debian's chromium and chromium-driver, installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+test: install-test browser
 	NLZOO_OLAH_CLI=$(abspath $(OLAH_VENV))/bin/olah-cli NLZOO_REQUIRE_OLAH=1 $(PY) -m pytest -q tests
 
 lint: install-test
@@ -45,6 +51,7 @@ bench: install
 	$(PY) benchmarks/load.py
 	$(PY) benchmarks/image.py
 	$(PY) benchmarks/data.py
+	$(PY) benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(OLAH_VENV) .pytest_cache

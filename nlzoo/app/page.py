@@ -2,9 +2,10 @@
 
 Uploads reach the handlers as files in Gradio's upload folder; a handler refuses any other path, so no request
 can make the server read a file it names. Examples are picked by name from files the app generated itself.
-Gradio's upload cache is swept every 10 minutes (files older than an hour) and emptied on shutdown, the
-examples folder is removed when the app is closed, and the attention pictures never touch the disk for
-longer than a request. Requests are queued and run one at a time: one CPU inference at a time is fastest.
+``nlzoo serve`` gives Gradio an upload folder of its own and removes it when it stops; on a Space, Gradio's
+cache is swept every 10 minutes (files older than an hour). The examples folder goes when the process exits,
+and attention pictures are encoded in memory. Requests queue and run one at a time: on a CPU one inference
+at a time is fastest.
 """
 
 from __future__ import annotations
