@@ -5,7 +5,7 @@ OLAH_VENV ?= .venv-olah
 PY := $(VENV)/bin/python
 PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: install install-test ffmpeg demo test lint bench clean
+.PHONY: install install-test ffmpeg browser demo test lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,13 @@ demo: install
 ffmpeg:
 	@command -v ffmpeg >/dev/null || (apt-get update -qq && apt-get install -y -qq ffmpeg)
 
-test: install-test ffmpeg
+# The web page's end-to-end tests drive headless Chromium: Debian's chromium and chromium-driver, installed when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+test: install-test ffmpeg browser
 	NLZOO_OLAH_CLI=$(abspath $(OLAH_VENV))/bin/olah-cli NLZOO_REQUIRE_OLAH=1 $(PY) -m pytest -q tests
 
 lint: install-test
@@ -50,6 +56,7 @@ bench: install
 	$(PY) benchmarks/image.py
 	$(PY) benchmarks/data.py
 	$(PY) benchmarks/export.py
+	$(PY) benchmarks/serve.py
 
 clean:
 	rm -rf $(VENV) $(OLAH_VENV) .pytest_cache

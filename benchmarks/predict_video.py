@@ -6,7 +6,7 @@ as a model folder, then measures in one run:
 
 - the whole command (``nlzoo predict-video VIDEO --model DIR --views 10x3``, default ``--precision auto``):
   wall seconds, model loading included;
-- its parts: decoding and cutting the 30 views (:func:`nlzoo.cli.inputs.read_video_views`) and the
+- its parts: decoding and cutting the 30 views (:func:`nlzoo.inference.inputs.read_video_views`) and the
   model over them (:func:`nlzoo.models.inference.predict_batches`, batch 4) at ``auto`` and at fp32,
   so the share spent decoding vs in the model is visible for both.
 
@@ -35,7 +35,7 @@ import torch
 
 import nlzoo
 from nlzoo.cli import main as nlzoo_main
-from nlzoo.cli.inputs import load_for_inference, read_video_views
+from nlzoo.inference.inputs import load_for_inference, read_video_views
 from nlzoo.models.inference import predict_batches
 from nlzoo.precision import cpu_model, resolve_precision
 

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "extract-features": "extract_features",
     "export-onnx": "export_onnx",
     "demo": "demo",
+    "serve": "serve",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 

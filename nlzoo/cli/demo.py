@@ -261,8 +261,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..data import ensure_synthetic_videos
-    from .explain import write_attention_maps
-    from .inputs import load_for_inference
+    from ..inference.attention import write_attention_maps
+    from ..inference.inputs import load_for_inference
 
     settings = QUICK if args.quick else DemoSettings()
     if args.epochs is not None:

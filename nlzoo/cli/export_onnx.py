@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..export import OPSET, export_input_shape, export_onnx, export_program
-    from .inputs import load_for_inference
+    from ..inference.inputs import load_for_inference
 
     model = load_for_inference(args.model)
     shape = export_input_shape(model, frames=args.frames, size=args.size)

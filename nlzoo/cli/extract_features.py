@@ -46,9 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     from ..data.feature_windows import FeatureWindows, Stride, find_videos
     from ..errors import ConfigError
+    from ..inference.inputs import load_for_inference
     from ..precision import resolve_precision
     from ..tasks.features import FeatureExtractionTask, FeatureFileWriter, check_out_dir, is_done, layer_names
-    from .inputs import load_for_inference
 
     out = Path(args.out)
     check_out_dir(out)

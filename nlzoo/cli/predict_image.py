@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch and Pillow load when the command runs, not for --help
-    import torch
-    from PIL import Image
     from torch import nn
 
-    from ..models.skeleton import Skeleton
     from ..zoo.config import DataConfig
 
 HELP = "draw a pose model's predicted skeleton onto an image"
@@ -55,26 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_precision_argument(parser)
 
 
-def check_boxes(boxes: list[list[float]]) -> None:
-    """Every box is finite with a positive width and height (a degenerate box has no person to crop).
-
-    Raises:
-        ConfigError: a degenerate box; LimitError: more boxes than ``NLZOO_MAX_PERSONS``.
-    """
-    from ..errors import ConfigError
-    from ..limits import check_limit
-
-    check_limit("persons", len(boxes), what=f"{len(boxes)} person boxes")
-    for x, y, w, h in boxes:
-        if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
-            raise ConfigError(
-                f"--box {x:g} {y:g} {w:g} {h:g} is not a person box: give X Y W H in pixels with W > 0 and H > 0"
-            )
-
-
 def run(args: argparse.Namespace) -> int:
     from ..data.image_dataset import read_image
     from ..errors import InputNotFoundError
+    from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints
     from ..models.skeleton import default_skeleton
 
     source = Path(args.image)
@@ -110,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:
     """The pose model with weights (a bare name means its default tag, as for every inference command)."""
     from ..errors import ConfigError
-    from .inputs import load_for_inference
+    from ..inference.inputs import load_for_inference
 
     model = load_for_inference(name, device=device)
     config = getattr(model, "nlzoo_config", None)
@@ -121,69 +101,3 @@ def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:
             " (or a detector: task='detection' / 'keypoints')"
         )
     return model, config.data_config
-
-
-def predict_keypoints(
-    model: nn.Module,
-    image: Image.Image,
-    boxes: list[list[float]],
-    data_config: DataConfig,
-    *,
-    skeleton: Skeleton | None,
-    device: str | torch.device = "cpu",
-    precision: str = "auto",
-) -> torch.Tensor:
-    """(N, K, 3) image-space joints for N person boxes; flip-test when a ``skeleton`` is given.
-
-    The network runs at ``precision`` (see :mod:`nlzoo.precision`); heatmaps are decoded in float32.
-    """
-    import torch
-
-    from ..data.pose_geometry import box_to_window, crop_matrix, crop_tensor, invert_affine
-    from ..models.pose_codec import decode_to_image, flip_test
-    from ..precision import inference_precision
-
-    check_boxes(boxes)
-    in_h, in_w = data_config.crop_size
-    crops, to_image = [], []
-    for box in boxes:
-        centre, window = box_to_window(box, aspect_ratio=in_w / in_h)
-        matrix = crop_matrix(centre, window, (in_h, in_w))
-        crops.append(crop_tensor(image, matrix, (in_h, in_w), mean=data_config.mean, std=data_config.std))
-        to_image.append(torch.from_numpy(invert_affine(matrix)).float())
-    images = torch.stack(crops).to(device)
-
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        with inference_precision(precision, device):
-            return model(x).float()
-
-    heatmaps = flip_test(forward, images, skeleton.flip_index) if skeleton is not None else forward(images)
-    return decode_to_image(heatmaps, torch.stack(to_image).to(device), (in_h, in_w)).cpu()
-
-
-def draw_skeleton(
-    image: Image.Image, keypoints: torch.Tensor, skeleton: Skeleton | None, *, threshold: float
-) -> Image.Image:
-    """A copy of ``image`` with limbs and joints above ``threshold`` drawn (left orange, right blue)."""
-    from PIL import ImageDraw
-
-    canvas = image.copy()
-    draw = ImageDraw.Draw(canvas)
-    size = max(2, round(max(image.size) / 150))
-    names = skeleton.names if skeleton else ()
-    for person in keypoints.tolist():
-        shown = [c > threshold for _, _, c in person]
-        for a, b in skeleton.edges if skeleton else ():
-            if shown[a] and shown[b]:
-                draw.line([tuple(person[a][:2]), tuple(person[b][:2])], fill=_colour(names[b]), width=size)
-        for j, (x, y, _) in enumerate(person):
-            if shown[j]:
-                colour = _colour(names[j]) if names else _CENTRE
-                draw.ellipse([x - size, y - size, x + size, y + size], fill=colour, outline=(0, 0, 0))
-    return canvas
-
-
-def _colour(name: str) -> tuple[int, int, int]:
-    if name.startswith("left"):
-        return _LEFT
-    return _RIGHT if name.startswith("right") else _CENTRE

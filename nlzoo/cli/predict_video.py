@@ -35,14 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
 
     from ..data.video_io import check_video_path
-    from ..models.inference import predict_batches
-    from .inputs import default_device, load_for_inference, read_video_views
+    from ..inference.inputs import default_device, load_for_inference, read_video_views
+    from ..inference.video import video_scores
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be >= 1")
@@ -57,13 +56,16 @@ def run(args: argparse.Namespace) -> int:
     clips, crops = args.views or (cfg.data_config.test_clips or 1, cfg.data_config.test_crops or 1)
     with err.status(f"decoding {clips}x{crops} views of {args.video}"):
         views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
-    scores = []
-    batches = predict_batches(model, views, batch_size=args.batch_size, precision=args.precision, device=device)
+    total = -(-len(views) // args.batch_size)
     with Progress(console=err, transient=True) as progress:
-        total = -(-len(views) // args.batch_size)
-        for logits in progress.track(batches, total=total, description="classifying views"):
-            scores.append(logits.sigmoid() if args.multi_label else logits.softmax(dim=-1))
-    mean = torch.cat(scores).mean(dim=0).cpu()
+        mean = video_scores(
+            model,
+            views,
+            batch_size=args.batch_size,
+            multi_label=args.multi_label,
+            precision=args.precision,
+            track=lambda batches: progress.track(batches, total=total, description="classifying views"),
+        )
     top = mean.topk(min(args.top_k, mean.numel()))
     names = cfg.label_names or [f"class_{i}" for i in range(mean.numel())]
 

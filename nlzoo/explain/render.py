@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -183,7 +184,7 @@ def render_animation(frames: np.ndarray, amap: AttentionMap, *, panel_height: in
     return pictures
 
 
-def save_gif(pictures: list[Image.Image], path: str | os.PathLike[str], *, frame_ms: int = 250) -> None:
-    """An endlessly looping animated GIF."""
+def save_gif(pictures: list[Image.Image], path: str | os.PathLike[str] | BinaryIO, *, frame_ms: int = 250) -> None:
+    """An endlessly looping animated GIF, to a file or a binary stream."""
     first, *rest = pictures
-    first.save(path, save_all=True, append_images=rest, duration=frame_ms, loop=0, disposal=2)
+    first.save(path, format="GIF", save_all=True, append_images=rest, duration=frame_ms, loop=0, disposal=2)

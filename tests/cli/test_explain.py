@@ -69,7 +69,7 @@ def test_an_image_through_a_2d_model_gives_one_column_and_no_animation(tmp_path)
     import numpy as np
     import torch
 
-    from nlzoo.cli.explain import write_attention_maps
+    from nlzoo.inference.attention import write_attention_maps
     from nlzoo.models import create_timm_nonlocal
     from nlzoo.zoo import DataConfig, ModelConfig
 

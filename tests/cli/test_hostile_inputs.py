@@ -167,7 +167,7 @@ def test_explain_panel_height_is_bounded_before_drawing(setup, tmp_path, monkeyp
 
 
 def test_views_and_decoded_frames_are_bounded_before_decoding(monkeypatch) -> None:
-    from nlzoo.cli.inputs import read_video_views
+    from nlzoo.inference.inputs import read_video_views
 
     missing = Path("no-such-video.mp4")  # the limits fire before the file is even opened
     with pytest.raises(LimitError, match="1000x1000 views is 1,000,000, over the limit of 300"):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from nlzoo.cli import main
-from nlzoo.cli.inputs import read_video_views
+from nlzoo.inference.inputs import read_video_views
 from tests.cli.tiny import TINY_DATA, write_model, write_videos
 
 

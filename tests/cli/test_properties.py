@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 import nlzoo
 from nlzoo.cli import COMMANDS, build_parser
 from nlzoo.cli.argtypes import parse_views
-from nlzoo.cli.inputs import check_trained
 from nlzoo.cli.lightning import recipe_error_message
-from nlzoo.cli.predict_image import check_boxes
 from nlzoo.errors import ConfigError, LimitError, NlzooError, UnknownArgumentError
+from nlzoo.inference.inputs import check_trained
+from nlzoo.inference.pose import check_boxes
 from nlzoo.layers import NonLocalBlock
 from nlzoo.limits import LIMITS, check_limit, limit
 

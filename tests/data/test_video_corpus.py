@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nlzoo.cli import main
-from nlzoo.cli.inputs import read_video_views
 from nlzoo.data import MultiViewVideoDataset, VideoClipDataset, VideoItem
 from nlzoo.data.video_index import INDEX_CACHE, IndexCache
 from nlzoo.data.video_io import open_video, read_frames
 from nlzoo.data.video_pyav import PyAVReader
 from nlzoo.data.video_torchcodec import torchcodec_unavailable
 from nlzoo.errors import InputNotFoundError, VideoDecodeError
+from nlzoo.inference.inputs import read_video_views
 from tests.cli.tiny import TINY_DATA, write_model
 
 from .video_corpus import CORPUS, FRAMES, ROTATION, damaged_mjpeg, sequential_decode

@@ -7,9 +7,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from nlzoo.cli.inputs import load_for_inference
-
-from .tiny import write_model
+from nlzoo.inference.inputs import load_for_inference
+from tests.cli.tiny import write_model
 
 
 def test_video_models_run_channels_last_with_the_same_outputs(tmp_path: Path) -> None:
