@@ -62,12 +62,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputNotFoundError(f"image {source} does not exist")
     if args.box:
         check_boxes(args.box)  # before loading (and perhaps downloading) a model
+    image = read_image(str(source))  # RGB whatever the file's mode; its size is checked before decoding
     model, data_config = _load_model(args.model, device=args.device)
     if model.nlzoo_config.task != "pose-estimation":  # a detector: boxes, masks, keypoints of the whole image
         from .predict_detection import run_detection
 
-        return run_detection(args, model, source)
-    image = read_image(str(source))
+        return run_detection(args, model, source, image)
     boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
     skeleton = default_skeleton(int(model.num_classes))
     keypoints = predict_keypoints(

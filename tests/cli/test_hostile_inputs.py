@@ -96,7 +96,7 @@ def test_every_command_with_only_required_arguments_fails_in_one_line(command, t
 
 def test_the_commands_with_required_arguments_are_found() -> None:
     assert {"convert", "export", "push", "predict-video", "predict-image", "explain"} <= set(WITH_REQUIRED)
-    assert _only_required("convert")[:3] == ["convert", "--source", "pyslowfast"]
+    assert _only_required("convert")[:2] == ["convert", "--model"]  # --source is detected from the file
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pytest
 
 import nlzoo
 import nlzoo.cli.predict_image
+import nlzoo.inference.pose
 import nlzoo.models.inference
 import nlzoo.precision
 from nlzoo.cli import main
@@ -58,7 +59,7 @@ def test_explain_and_predict_image_take_the_flag(setup, monkeypatch, tmp_path, c
     pose = nlzoo.load("simplebaseline_r18", pretrained=False)
     pose.nlzoo_config.data_config = pose.nlzoo_config.data_config.replace(crop_size=(64, 64))
     pose_dir = nlzoo.save_pretrained(pose, tmp_path / "pose_model")
-    asked = _spy(monkeypatch, nlzoo.precision)  # imported when the command runs
+    asked = _spy(monkeypatch, nlzoo.inference.pose)
     argv = ["predict-image", str(image / "images" / "val" / "000001.png"), "--model", str(pose_dir)]
     assert main([*argv, "--out", str(tmp_path / "p.png"), "--precision", "bf16"]) == 0
     assert asked == ["bf16", "bf16"]  # the image and its mirror (flip test)

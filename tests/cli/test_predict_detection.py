@@ -27,7 +27,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _saved(name: str, folder: Path) -> Path:
-    model = nlzoo.load(name, num_classes=5 if name.startswith("mask") else 2, **SMALL)
+    model = nlzoo.load(name, pretrained=False, num_classes=5 if name.startswith("mask") else 2, **SMALL)
     model.nlzoo_config.data_config = model.nlzoo_config.data_config.replace(crop_size=(96, 96), test_scale=96)
     shapes = ["circle", "square", "triangle"] if model.num_classes == 5 else []
     model.nlzoo_config.label_names = ["__background__", *shapes, "person"]

@@ -71,13 +71,13 @@ def test_blocks_sit_where_the_paper_puts_them_and_plain_models_match_torchvision
     }
     for name, blocks in expected.items():
         with torch.device("meta"):
-            model = nlzoo.load(name)
+            model = nlzoo.load(name, pretrained=False)
         found = list(nonlocal_blocks(model))
         assert [(n, b.in_channels) for n, b in found] == blocks, name
         assert all(isinstance(b.norm, nn.GroupNorm) for _, b in found)
     for kind in ("maskrcnn", "keypointrcnn", "fasterrcnn"):  # torchvision's meta states num_params
         with torch.device("meta"):
-            model = nlzoo.load(f"{kind}_r50_fpn")
+            model = nlzoo.load(f"{kind}_r50_fpn", pretrained=False)
         source = model_info(f"{kind}_r50_fpn").tags["coco"].source
         assert sum(p.numel() for p in model.parameters()) == source.entry().meta["num_params"]
     assert res4_nonlocal(50) == "backbone.body.layer3.4"
@@ -159,4 +159,4 @@ def test_bad_arguments_say_what_is_allowed() -> None:
     with pytest.raises(ValueError, match="counts the background"):
         NonLocalRCNN(num_classes=1)
     with pytest.raises(TypeError, match="unexpected argument 'min_sizes'"):
-        nlzoo.load("maskrcnn_r18_fpn", min_sizes=64)
+        nlzoo.load("maskrcnn_r18_fpn", min_sizes=64, pretrained=False)

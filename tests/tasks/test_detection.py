@@ -55,6 +55,7 @@ def test_mask_rcnn_with_a_nonlocal_block_trains_and_reports_box_and_mask_ap(tmp_
     data = _data(tmp_path / "data")
     task = Detector(
         "maskrcnn_r18_fpn_nl",
+        pretrained=False,
         num_classes=data.num_classes,
         label_names=data.label_names,
         model_args=TINY,
@@ -78,7 +79,10 @@ def test_mask_rcnn_with_a_nonlocal_block_trains_and_reports_box_and_mask_ap(tmp_
 def test_keypoint_rcnn_validation_reports_keypoint_ap(tmp_path: Path) -> None:
     data = _data(tmp_path / "data", targets="keypoints")
     task = Detector(
-        "keypointrcnn_r18_fpn_nl_head", num_classes=data.num_classes, model_args={**TINY, "box_score_thresh": 0.0}
+        "keypointrcnn_r18_fpn_nl_head",
+        pretrained=False,
+        num_classes=data.num_classes,
+        model_args={**TINY, "box_score_thresh": 0.0},
     )
     trainer = _trainer(limit_val_batches=1)
     (results,) = trainer.validate(task, data)
@@ -104,7 +108,9 @@ def test_an_image_repeated_by_a_padding_sampler_counts_once() -> None:
 
 
 def test_learning_rate_and_milestones_follow_the_global_batch() -> None:
-    task = Detector("fasterrcnn_r18_fpn", num_classes=3, model_args=TINY, lr=0.02, milestones=[60_000, 80_000])
+    task = Detector(
+        "fasterrcnn_r18_fpn", pretrained=False, num_classes=3, model_args=TINY, lr=0.02, milestones=[60_000, 80_000]
+    )
     task._trainer = SimpleNamespace(  # 4 images x 2 devices x 1 = 8 of the paper's 16
         datamodule=SimpleNamespace(batch_size=4), world_size=2, accumulate_grad_batches=1, train_dataloader=None
     )
@@ -119,9 +125,9 @@ def test_learning_rate_and_milestones_follow_the_global_batch() -> None:
 
 def test_data_with_more_classes_than_the_model_is_one_clear_error(tmp_path: Path) -> None:
     data = _data(tmp_path / "data")
-    task = Detector("fasterrcnn_r18_fpn", num_classes=3, model_args=TINY)
+    task = Detector("fasterrcnn_r18_fpn", pretrained=False, num_classes=3, model_args=TINY)
     task._trainer = SimpleNamespace(datamodule=data)
     with pytest.raises(ValueError, match=r"category ids up to 4 .* set model.num_classes=5"):
         task.setup("fit")
     with pytest.raises(ValueError, match="2 label names for 3 classes"):
-        Detector("fasterrcnn_r18_fpn", num_classes=3, label_names=["a", "b"], model_args=TINY)
+        Detector("fasterrcnn_r18_fpn", pretrained=False, num_classes=3, label_names=["a", "b"], model_args=TINY)
