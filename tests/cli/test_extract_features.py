@@ -76,7 +76,7 @@ def test_features_equal_a_hand_loop_and_bad_files_are_listed(setup: dict[str, Pa
     ]
     assert float(ok[0]["end_s"]) == pytest.approx(13 / 8)  # 13 frames at 8 fps
     broken = [r for r in rows if r["video"].endswith("broken.mp4")]
-    assert broken[0]["status"] == "error" and "cannot open" in broken[0]["reason"]
+    assert broken[0]["status"] == "error" and "FFmpeg can open" in broken[0]["reason"]
 
 
 def test_a_named_stage_unpooled_with_three_crops(setup: dict[str, Path], tmp_path: Path) -> None:

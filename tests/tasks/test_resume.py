@@ -48,7 +48,12 @@ def _config(synthetic_root: str, run_dir: Path, *, stall_marker: Path | None = N
         },
         "model": {
             "class_path": "nlzoo.tasks.VideoClassifier",
-            "init_args": {"model": "c2d_r18", "lr": 0.05, "warmup_epochs": 1},  # dropout 0.5 draws random masks
+            "init_args": {
+                "model": "c2d_r18",
+                "pretrained": False,
+                "lr": 0.05,
+                "warmup_epochs": 1,
+            },  # dropout 0.5 draws random masks
         },
         "data": {
             "class_path": "nlzoo.data.SyntheticVideoDataModule",

@@ -132,7 +132,7 @@ BAD_FIELDS = [
     ("num_classes", -3, "num_classes must be a whole number >= 1"),
     ("num_classes", "3", "num_classes must be a whole number >= 1"),
     ("num_classes", _DELETE, r"missing field\(s\) num_classes"),
-    ("task", "detection", "task must be one of"),
+    ("task", "segmentation", "task must be one of"),
     ("architecture", 7, "architecture must be a model name"),
     ("model_args", [1], "model_args must be an object"),
     ("weights_sha256", "abc", "weights_sha256 must be 64 lowercase hex digits"),
