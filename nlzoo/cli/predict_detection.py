@@ -15,22 +15,16 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..errors import WeightsError
 from ..explain.detections import draw_detections, keep_confident
+from ..inference.pose import draw_skeleton
 from ..models.skeleton import default_skeleton
-from .predict_image import draw_skeleton
 
 DETECTION_TASKS = ("detection", "keypoints")
 
 
 def run_detection(args: argparse.Namespace, model: nn.Module, source: Path, image: Image.Image) -> int:
     """Detect, draw to ``--out`` (default ``IMAGE_detections.png``) and print one JSON line per detection."""
-    config = model.nlzoo_config
-    if config.provenance.get("dataset", "").endswith("(backbone only)"):
-        raise WeightsError(
-            f"{args.model} has only ImageNet backbone weights, so its detections would be noise; load a "
-            "detection tag (e.g. maskrcnn_r50_fpn_nl.coco) or a model fine-tuned with recipes/detection/"
-        )
+    config = model.nlzoo_config  # backbone-only tags were refused by load_for_inference (check_trained)
     pixels = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).float().div(255)
     with torch.no_grad():
         (output,) = model([pixels.to(args.device)])

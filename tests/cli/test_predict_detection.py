@@ -80,4 +80,5 @@ def test_backbone_only_weights_are_refused_with_the_way_out(
     safetensors.torch.save_file(resnet18().state_dict(), path)
     monkeypatch.setattr(hub, "hub_file", lambda repo, filename, **_: str(path))
     assert main(["predict-image", str(images / "000001.png"), "--model", "maskrcnn_r18_fpn_nl.imagenet"]) == 2
-    assert "has only ImageNet backbone weights" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds no weights for backbone.fpn" in err and "fine-tune it (nlzoo fit)" in err
