@@ -43,7 +43,7 @@ def test_a_video_gets_the_view_averaged_scores_and_the_attention_gif(client: Cli
     )
     model = load_for_inference(str(served.video_model))
     views = read_video_views(served.video, model.nlzoo_config.data_config, num_clips=10, num_crops=3)
-    expected = video_scores(model, views)
+    expected = video_scores(model, views, precision="fp32")  # the server runs --precision fp32
     names = model.nlzoo_config.label_names
     assert _scores(label) == pytest.approx({names[i]: float(s) for i, s in enumerate(expected)}, abs=1e-5)
     assert label["label"] == names[int(expected.argmax())]
@@ -66,7 +66,9 @@ def test_examples_are_picked_by_name_and_pose_models_draw_a_skeleton(client: Cli
     original = Image.open(served.image).convert("RGB")
     box = [[0.0, 0.0, float(original.width), float(original.height)]]
     skeleton = default_skeleton(17)
-    joints = predict_keypoints(model, original, box, model.nlzoo_config.data_config, skeleton=skeleton)
+    joints = predict_keypoints(
+        model, original, box, model.nlzoo_config.data_config, skeleton=skeleton, precision="fp32"
+    )
     expected = draw_skeleton(original, joints, skeleton, threshold=0.0)
     with Image.open(drawn) as picture:
         assert picture.size == original.size and expected.tobytes() != original.tobytes()
