@@ -1,11 +1,16 @@
-"""The demo's comparison over seeds: non-local model vs the same model without its blocks.
+"""The demo's comparison over seeds: models trained and tested on the same synthetic videos.
 
-Each seed generates its own synthetic "same colour?" videos (``data_seed = seed``) and trains both models
-from the same initialisation seed with the demo's settings (``nlzoo.cli.demo.DemoSettings``), then tests
-them on held-out videos. Prints every run, then the mean and standard deviation of both accuracies and of
-their gap. This is where the README's demo numbers come from.
+Each seed generates its own synthetic "same colour?" videos (``data_seed = seed``) and trains every model from
+the same seed with the demo's settings (``nlzoo.cli.demo.DemoSettings``), then tests them on held-out videos.
+Prints every run, then per model the mean and standard deviation of the test top-1, of its gap to the
+baseline and of its training time. This is where the README's demo numbers come from:
 
-    python benchmarks/demo_seeds.py [--seeds 0 1 2] [--epochs N] [--out DIR] [--json] [--quick]
+* default: the demo's pair (``c2d_r18_nl`` vs ``c2d_r18``);
+* ``--models c2d_r18_nl c2d_r18_gc ... --baseline c2d_r18``: the non-local family on one task;
+* ``--precision bf16-mixed``: the same runs under Lightning's bf16 autocast (compare with a fp32 run).
+
+    python benchmarks/demo_seeds.py [--seeds 0 1 2] [--models M ...] [--baseline M] [--precision P]
+                                    [--epochs N] [--out DIR] [--json] [--quick]
 
 ``--quick`` runs the demo's seconds-long smoke settings on one seed (checks the script, measures nothing).
 """
@@ -15,25 +20,39 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nlzoo.cli.demo import QUICK, DemoSettings, run_comparison
+from nlzoo.cli.demo import QUICK, DemoSettings, train_and_test
 
 
 def _summary(values: list[float]) -> dict[str, float]:
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--models", nargs="+", help="registry names to train (default: the demo's pair)")
+    parser.add_argument("--baseline", help="model the gaps are taken against (default: the demo's baseline)")
+    parser.add_argument("--precision", help="Lightning precision, e.g. bf16-mixed (default: the demo's, 32-true)")
     parser.add_argument("--epochs", type=int, help="override the demo's epochs (say so when reporting)")
     parser.add_argument("--out", type=Path, help="keep data, logs and models here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
@@ -42,46 +61,75 @@ def main(argv: list[str] | None = None) -> int:
     settings = QUICK if args.quick else DemoSettings()
     if args.epochs is not None:
         settings = dataclasses.replace(settings, epochs=args.epochs)
+    if args.precision is not None:
+        settings = dataclasses.replace(settings, precision=args.precision)
     seeds = args.seeds[:1] if args.quick else args.seeds
+    models = args.models or [settings.nonlocal_model, settings.baseline_model]
+    baseline = args.baseline or settings.baseline_model
+    if baseline not in models:
+        parser.error(f"--baseline {baseline} is not among --models {' '.join(models)}")
+
+    from nlzoo.data import ensure_synthetic_videos
 
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         root = args.out or Path(scratch)
         for seed in seeds:
-            start = time.perf_counter()
-            nl, base = run_comparison(settings, root / f"seed{seed}", seed=seed, data_seed=seed, progress=False)
-            runs.append(
-                {
-                    "seed": seed,
-                    nl.model: nl.test_top1,
-                    base.model: base.test_top1,
-                    "gap": nl.test_top1 - base.test_top1,
-                    f"{nl.model}_train_s": nl.train_seconds,
-                    f"{base.model}_train_s": base.train_seconds,
-                    "wall_s": time.perf_counter() - start,
-                }
-            )
-            print(f"seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+            out = root / f"seed{seed}"
+            ensure_synthetic_videos(out / "data", settings.data_module(out / "data", seed=seed).spec)
+            for model in models:
+                arm = train_and_test(model, settings, out, seed=seed, data_seed=seed, progress=False)
+                runs.append(
+                    {
+                        "seed": seed,
+                        "model": model,
+                        "top1": arm.test_top1,
+                        "train_s": arm.train_seconds,
+                        "params": arm.params,
+                        "nonlocal_blocks": arm.nonlocal_blocks,
+                    }
+                )
+                print(f"seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
 
-    nl_name, base_name = settings.nonlocal_model, settings.baseline_model
+    top1 = {(r["seed"], r["model"]): r["top1"] for r in runs}
+    summary = {}
+    for model in models:
+        mine = [r for r in runs if r["model"] == model]
+        summary[model] = {
+            "top1": _summary([r["top1"] for r in mine]),
+            "gap": _summary([r["top1"] - top1[r["seed"], baseline] for r in mine]),
+            "train_s": _summary([r["train_s"] for r in mine]),
+            "params": mine[0]["params"],
+            "nonlocal_blocks": mine[0]["nonlocal_blocks"],
+        }
     report = {
         "settings": dataclasses.asdict(settings),
-        "environment": {"torch": torch.__version__, "threads": torch.get_num_threads()},
+        "environment": {
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu": _cpu_name(),
+            "load_average": os.getloadavg(),
+        },
+        "baseline": baseline,
         "runs": runs,
-        "summary": {key: _summary([r[key] for r in runs]) for key in (nl_name, base_name, "gap")},
+        "summary": summary,
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    s = report["summary"]
-    print(f"demo comparison over seeds {seeds} ({settings.epochs} epochs, {settings.num_test} test videos each)")
-    for r in runs:
+    print(
+        f"demo comparison over seeds {seeds} ({settings.epochs} epochs, {settings.num_test} test videos each, "
+        f"precision {settings.precision}, {report['environment']['cpu']}, {torch.get_num_threads()} threads)"
+    )
+    print("| model | blocks | params | test top-1 (mean ± std) | per seed | gap to " + baseline + " | train s |")
+    print("|---|---|---|---|---|---|---|")
+    for model, s in summary.items():
+        per_seed = " / ".join(f"{100 * top1[seed, model]:.1f}" for seed in seeds)
         print(
-            f"  seed {r['seed']}: {nl_name} {100 * r[nl_name]:.1f}%  {base_name} {100 * r[base_name]:.1f}%  "
-            f"gap {100 * r['gap']:+.1f}  (train {r[f'{nl_name}_train_s']:.0f} s / {r[f'{base_name}_train_s']:.0f} s)"
+            f"| `{model}` | {s['nonlocal_blocks']} | {s['params'] / 1e6:.2f} M | "
+            f"{100 * s['top1']['mean']:.1f} ± {100 * s['top1']['std']:.1f}% | {per_seed} | "
+            f"{100 * s['gap']['mean']:+.1f} ± {100 * s['gap']['std']:.1f} | {s['train_s']['mean']:.0f} |"
         )
-    for key in (nl_name, base_name, "gap"):
-        print(f"  {key:<12} mean {100 * s[key]['mean']:6.1f}  std {100 * s[key]['std']:5.1f}  (points)")
     return 0
 
 

@@ -73,6 +73,8 @@ class DemoSettings:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
+    # Lightning's precision: fp32 by default; "bf16-mixed" is measured against it by benchmarks/demo_seeds.py.
+    precision: str = "32-true"
     num_workers: int | None = None  # loader processes (None: nlzoo.data's default for the machine)
 
     def data_module(self, root: Path, *, seed: int) -> SyntheticVideoDataModule:
@@ -195,6 +197,7 @@ def train_and_test(
     with quiet_lightning():
         trainer = pl.Trainer(
             max_epochs=settings.epochs,
+            precision=settings.precision,
             accelerator="auto",
             devices=1,
             logger=logger,

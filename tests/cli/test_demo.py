@@ -59,3 +59,4 @@ def test_the_demo_recipe_is_the_demos_non_local_run(monkeypatch: pytest.MonkeyPa
     assert data.data_config_overrides == expected_data.data_config_overrides
     assert (data.batch_size, data.val_views) == (expected_data.batch_size, expected_data.val_views)
     assert cli.trainer.max_epochs == settings.epochs
+    assert cli.trainer.precision == settings.precision
