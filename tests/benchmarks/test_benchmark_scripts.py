@@ -40,6 +40,29 @@ def test_models_benchmark_counts_the_nonlocal_flops() -> None:
     for row in rows.values():
         for variant in row["variants"].values():
             assert variant["max_abs_diff"] < 1e-4
+    # The inference section (issue 18's table): nlzoo's paths against the peer on the same clip.
+    for model in report["inference"]:
+        paths = {path["path"]: path for path in model["paths"]}
+        peer = model["model"].split("_nl")[0]
+        assert {f"pytorchvideo {peer} fp32", "nlzoo fp32 eager", "nlzoo fp32 prepared", "nlzoo auto"} <= set(paths)
+        assert paths["nlzoo fp32 prepared"]["max_rel_diff"] < 1e-4  # folded BN, channels-last: exact up to rounding
+        auto = paths["nlzoo auto"]
+        assert auto["precision"] in {"fp32", "bf16", "fp16"}
+        assert auto["max_rel_diff"] < (1e-4 if auto["precision"] == "fp32" else 5e-2)
+        for path in paths.values():
+            assert path["ms"] > 0 and path["gflops_per_s"] > 0
+            assert path["top1_agrees"] in (None, True)
+        assert set(model["gemm_peak_gflops"]) >= {"fp32", auto["precision"]}
+
+
+def test_predict_video_benchmark_splits_decoding_from_the_model() -> None:
+    report = json.loads(run_script("predict_video.py", "--json"))
+    assert report["views"] == "2x3" and report["command_s"] > 0 and report["decode_s"] > 0
+    assert set(report["model_s"]) == {"auto", "fp32"}
+    for precision, share in report["decode_share"].items():
+        assert 0.0 < share < 1.0
+        assert abs(share - report["decode_s"] / (report["decode_s"] + report["model_s"][precision])) < 1e-6
+    assert report["environment"]["auto"] in {"fp32", "bf16", "fp16"}
 
 
 def test_image_benchmark_reports_the_overhead_ratio() -> None:
