@@ -127,6 +127,8 @@ class ResNet3d(StagedFeatures, nn.Module):
         num_classes: classifier outputs; 0 gives a model that returns pooled features.
         nonlocal_after: block names to follow with a non-local block, e.g. ``("layer2.1", "layer3.1")``.
         nonlocal_args: :class:`~nlzoo.layers.NonLocalBlock` arguments (``instantiation``, ``subsample``, ...).
+        nonlocal_stage_args: per-stage overrides of ``nonlocal_args``, e.g. ``{"layer2": {"temporal_groups": 4}}``
+            (the authors' long-clip nets attend within groups of 4 frames in res3 only).
         dropout: dropout before the classifier (the paper: 0.5).
         stem_temporal_stride: 1 for 8x8 clips (PySlowFast); 2 for the paper's 32-frame models, whose conv1
             and pool1 also stride 2 in time (video-nonlocal-net ``resnet_video_org``).
@@ -147,6 +149,7 @@ class ResNet3d(StagedFeatures, nn.Module):
         num_classes: int = 400,
         nonlocal_after: Sequence[str] = (),
         nonlocal_args: Mapping[str, Any] | None = None,
+        nonlocal_stage_args: Mapping[str, Mapping[str, Any]] | None = None,
         dropout: float = 0.5,
         stem_temporal_stride: int = 1,
         stem_pool_temporal_kernel: int | None = None,
@@ -195,10 +198,17 @@ class ResNet3d(StagedFeatures, nn.Module):
         self.num_classes = num_classes
         self.fc: nn.Module = nn.Linear(inplanes, num_classes) if num_classes > 0 else nn.Identity()
         self._init_weights(zero_init_last)
+        stage_args = dict(nonlocal_stage_args or {})
+        unknown = sorted(set(stage_args) - {f"layer{i}" for i in range(1, 5)})
+        if unknown:
+            raise ConfigError(f"nonlocal_stage_args keys must be stage names layer1..layer4; got {unknown}")
         self.nonlocal_after = tuple(nonlocal_after)
         if self.nonlocal_after:
             channels = {n: _block_out_channels(m) for n, m in self.named_modules() if n in self.nonlocal_after}
-            insert_nonlocal(self, self.nonlocal_after, channels=channels, dims=3, **dict(nonlocal_args or {}))
+            for stage in dict.fromkeys(name.split(".")[0] for name in self.nonlocal_after):
+                after = [n for n in self.nonlocal_after if n.split(".")[0] == stage]
+                args = {**dict(nonlocal_args or {}), **dict(stage_args.get(stage, {}))}
+                insert_nonlocal(self, after, channels=channels, dims=3, **args)
 
     def _init_weights(self, zero_init_last: bool) -> None:
         for m in self.modules():

@@ -106,6 +106,10 @@ def convert_checkpoint(
     digest = sha256_file(input_path)
     report(f"mapping {len(weights)} {fmt.name} entries to nlzoo names")
     mapped = fmt.map_keys(weights)
+    derived, why = fmt.derive(mapped) if fmt.derive is not None else ({}, "")
+    if derived:
+        report(f"{why}: {len(derived)} entries derived")
+        mapped = {**mapped, **derived}
     args, evidence = _resolve_model_args(fmt, tag, mapped, raw.payload, model_args)
     num_classes = int(mapped["fc.weight"].shape[0]) if "fc.weight" in mapped else 0
     if tag is not None and num_classes != tag.num_classes:
@@ -119,6 +123,8 @@ def convert_checkpoint(
     load_weights(net, tensors, source=f"{input_path.name} ({fmt.name})")
     net.nlzoo_config = _model_config(entry, tag, fmt, args, num_classes, input_path.name, digest)
     net.nlzoo_config.provenance["conversion"].update(detected=source is None, settings_from_file=evidence)
+    if derived:
+        net.nlzoo_config.provenance["conversion"]["derived"] = why
     report(f"writing {output_dir}")
     return save_pretrained(net, output_dir)
 

@@ -58,6 +58,9 @@ class SourceFormat:
         nonlocal_choices: for a checkpoint that does not say how its blocks compute: each setting the framework
             offers (in its own words) -> the ``nonlocal_args`` that reproduce it; printed as ready advice.
         data_config: data-config fields fixed by the framework (e.g. its mean/std).
+        derive: optional function of the mapped weights returning the keys a variant of the format stores
+            implicitly and a sentence saying why (Caffe2's frozen-BN nets keep only ``_bn_s`` / ``_bn_b``);
+            ``({}, "")`` when there are none.
         read_settings: optional reader of settings recorded in the file itself (PySlowFast's ``cfg``,
             mmengine's ``meta``): returns the non-local arguments and, for the record, ``{field: value}`` of
             the fields that decided them.
@@ -78,6 +81,7 @@ class SourceFormat:
     data_config: Mapping[str, Any] = field(default_factory=dict)
     nonlocal_choices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     read_settings: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]] | None = None
+    derive: Callable[[Mapping[str, Any]], tuple[dict[str, Any], str]] | None = None
 
     def target_key(self, key: str) -> str | None:
         """The nlzoo key for a source key, or ``None`` when no rule matches."""

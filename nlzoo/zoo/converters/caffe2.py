@@ -21,14 +21,44 @@ config: NONLOCAL.USE_SOFTMAX = USE_SCALE = True), nlzoo's default. The authors' 
 max-pool by 0 (``resnet_video.py``: 112 -> 55 px); that is an architecture setting, carried by the
 registry tags of their checkpoints (``stem_pool_padding=0``), while PySlowFast runs its Caffe2 checkpoint
 in its own PyTorch net (padding 1), the architecture default.
+
+Frozen-BN ("affine") nets (video-nonlocal-net's 32x4 and 128x1 I3D models, ``MODEL.USE_AFFINE``) replace
+every BN by ``AffineNd``: ``y = s * x + b`` with only ``_bn_s`` / ``_bn_b`` stored. A BatchNorm with running
+mean 0 and running variance ``1 - eps`` computes exactly that, so such a file converts into the usual
+architecture; the statistics are derived only when the file has none at all (a file missing some is refused).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
 from .base import BRANCH_CONV, SourceFormat, stage_layer
+
+BN_EPS = 1e-5  # torch.nn.BatchNorm3d's default, which every BN of nlzoo's ResNet3d uses
 
 _BN = {"s": "weight", "b": "bias", "rm": "running_mean", "riv": "running_var"}
 _PARAM = {"w": "weight", "b": "bias"}
+_STATISTICS = re.compile(r".*\.running_(mean|var)")
+_BN_WEIGHT = re.compile(r"((?:.*\.)?bn\d|.*\.downsample\.1|.*_nonlocal\.norm)\.weight")
+
+
+def affine_statistics(mapped: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """BN statistics for a frozen-BN file (AffineNd layers), so BN in eval computes ``s * x + b`` exactly."""
+    if any(_STATISTICS.fullmatch(k) for k in mapped):
+        return {}, ""
+    derived: dict[str, Any] = {}
+    for key, value in mapped.items():
+        match = _BN_WEIGHT.fullmatch(key)
+        if match:
+            channels = int(np.shape(value)[0])
+            derived[f"{match[1]}.running_mean"] = np.zeros(channels, dtype=np.float32)
+            derived[f"{match[1]}.running_var"] = np.full(channels, 1.0 - BN_EPS, dtype=np.float32)
+    why = "frozen-BN (AffineNd) checkpoint: BN statistics set to mean 0, variance 1 - eps, so BN = s * x + b"
+    return derived, why if derived else ""
 
 
 CAFFE2 = SourceFormat(
@@ -60,4 +90,5 @@ CAFFE2 = SourceFormat(
     ignore=(r".*_momentum", r"lr", r"model_iter"),
     zero_fill=("*.num_batches_tracked",),
     default_instantiation="embedded_gaussian",
+    derive=affine_statistics,
 )

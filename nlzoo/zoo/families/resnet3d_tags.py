@@ -68,6 +68,38 @@ def _vnl(tag: str, file: str, top1: float, top5: float, frames: str) -> Pretrain
     )
 
 
+def _vnl_affine(
+    tag: str, file: str, top1: float, top5: float, frames: int, rate: int, nonlocal_: bool
+) -> PretrainedTag:
+    """The authors' long-clip I3D nets (``run_i3d_*_affine_400k*.sh``): frozen BN stored as AffineNd layers,
+    ``resnet_video.py`` strides (res3-res5 see frames / 2), non-local blocks without a norm
+    (NONLOCAL.USE_BN False, zero-initialised ``conv_out``) that attend within groups of 4 frames in res3
+    (``res_stage_nonlocal_group``, group_size 4) and over all frames in res4."""
+    args: dict[str, Any] = dict(_VNL_8X8)
+    if nonlocal_:
+        args["nonlocal_args"] = {"norm": "none"}
+        args["nonlocal_stage_args"] = {"layer2": {"temporal_groups": frames // 2 // 4}}
+    return _kinetics(
+        tag,
+        origin_url=f"{_VNL}/{file}",
+        origin_format="caffe2",
+        license="cc-by-nc-4.0",
+        metrics={"top1": top1, "top5": top5},
+        model_args=args,
+        data_config={"num_frames": frames, "sampling_rate": rate},
+        verified=_ROUND_TRIP.format(fmt="Caffe2")
+        + "; AffineNd layers convert into BNs with mean 0, variance 1 - eps that compute s * x + b",
+        notes=f"The authors' video-nonlocal-net {frames}x{rate} I3D model (README), initialised from their "
+        "Kinetics I3D baseline with BN frozen (affine), 400k iterations; reported on Kinetics-400 val with 10 "
+        "clips x 3 crops of 256x256. Fine-tune it with BN frozen, as it was trained."
+        + (
+            f" Res3's non-local blocks attend within {frames // 8} groups of 4 frames (for {frames}-frame clips)."
+            if nonlocal_
+            else ""
+        ),
+    )
+
+
 def _mmaction2(tag: str, stem: str, top1: float, top5: float, nonlocal_args: dict[str, Any] | None) -> PretrainedTag:
     args: dict[str, Any] = dict(_MMACTION2_STEM)
     if nonlocal_args is not None:
@@ -115,6 +147,10 @@ KINETICS_TAGS: dict[str, tuple[PretrainedTag, ...]] = {
         ),
         _vnl("kinetics400_vnl8x8", "i3d_nonlocal_8x8_IN_pretrain_400k.pkl", 74.7, 91.6, "8x8"),
         _vnl("kinetics400_vnl32x2", "i3d_nonlocal_32x2_IN_pretrain_400k.pkl", 74.9, 91.6, "32x2"),
+        _vnl_affine("kinetics400_vnl32x4_affine", "i3d_nonlocal_32x4_I3D_pretrain_400k.pkl", 76.5, 92.6, 32, 4, True),
+        _vnl_affine(
+            "kinetics400_vnl128x1_affine", "i3d_nonlocal_128x1_I3D_pretrain_400k.pkl", 76.5, 92.7, 128, 1, True
+        ),
         _mmaction2(
             "kinetics400_mmaction2_dot",
             _I3D_NL_MM.format("dot-product", "20220812-8e1f2148"),
@@ -141,6 +177,10 @@ KINETICS_TAGS: dict[str, tuple[PretrainedTag, ...]] = {
         _pytorchvideo("i3d_r50", "I3D_8x8_R50.pyth", 73.27, 90.70),
         _vnl("kinetics400_vnl8x8", "i3d_baseline_8x8_IN_pretrain_400k.pkl", 73.4, 90.9, "8x8"),
         _vnl("kinetics400_vnl32x2", "i3d_baseline_32x2_IN_pretrain_400k.pkl", 73.6, 90.8, "32x2"),
+        _vnl_affine("kinetics400_vnl32x4_affine", "i3d_baseline_32x4_I3D_pretrain_400k.pkl", 75.5, 92.0, 32, 4, False),
+        _vnl_affine(
+            "kinetics400_vnl128x1_affine", "i3d_baseline_128x1_I3D_pretrain_400k.pkl", 75.2, 92.0, 128, 1, False
+        ),
         _mmaction2(
             "kinetics400_mmaction2",
             "i3d_imagenet-pretrained-r50_8xb8-32x2x1-100e_kinetics400-rgb_20220812-e213c223",

@@ -32,8 +32,12 @@ def test_the_published_checkpoints_are_registered() -> None:
         "i3d_r50_nl.kinetics400_mmaction2_gaussian",
         "i3d_r50.kinetics400",  # pytorchvideo
         "c2d_r50.kinetics400",
+        "i3d_r50_nl.kinetics400_vnl32x4_affine",  # the authors' frozen-BN long-clip nets
+        "i3d_r50_nl.kinetics400_vnl128x1_affine",
+        "i3d_r50.kinetics400_vnl32x4_affine",
+        "i3d_r50.kinetics400_vnl128x1_affine",
     } <= names
-    assert len(names) == 15
+    assert len(names) == 19
 
 
 @pytest.mark.parametrize(("arch", "tag"), _convertible())
