@@ -285,7 +285,9 @@ def _block_out_channels(block: nn.Module) -> int:
 
 
 def nonlocal_positions(depth: int, placement: str) -> tuple[str, ...]:
-    """Block names for a placement: ``"nl"`` = res3 {1,3} + res4 {1,3,5} (authors / PySlowFast, also R101),
+    """Block names for a placement: ``"nl"`` = res3 {1,3} + res4 {1,3,5} (authors / PySlowFast; for R101 this is
+    PySlowFast's I3D_NLN_8x8_R101 config, while the authors' Caffe2 code puts res4's at 6, 13, 20 - neither
+    published R101 non-local weights, so there is no second R101 entry),
     ``"nl10"`` = every res3 and res4 block (R50: 4 + 6), ``"none"`` = no blocks."""
     layers = DEPTHS[depth][1]
     if placement == "none":
