@@ -94,6 +94,10 @@ class VideoDecodeError(DataError, RuntimeError):
         return type(self), (self.path, self.reason)
 
 
+class BrokenDatasetError(DataError, RuntimeError):
+    """Many files in a row could not be read: the dataset (paths, formats, mount), not one file, is broken."""
+
+
 class ImageDecodeError(DataError):
     """An image file could not be opened or decoded (the message names the file)."""
 

@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import BrokenDatasetError
 from ..models.skeleton import Skeleton
 from .coco_keypoints import _MAX_BAD_IMAGES_IN_A_ROW
 from .coco_persons import SkipCounter, load_coco_json, person_category
@@ -219,7 +220,7 @@ class CocoDetectionDataset(Dataset):
                     log.warning("skipping image %s: %s (%d skipped so far)", item.path, err, len(self.unreadable))
                 continue
             return self._sample(i, item, pixels)
-        raise RuntimeError(
+        raise BrokenDatasetError(
             f"{_MAX_BAD_IMAGES_IN_A_ROW} images in a row could not be read (last: {item.path}); check the image folder"
         )
 

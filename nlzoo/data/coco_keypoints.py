@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import ConfigError, ImageDecodeError, LimitError
+from ..errors import BrokenDatasetError, ConfigError, ImageDecodeError, LimitError
 from ..models.pose_codec import HeatmapCodec
 from ..models.skeleton import Skeleton
 from ..zoo.config import IMAGENET_MEAN, IMAGENET_STD
@@ -90,7 +90,7 @@ class TopDownPoseDataset(Dataset):
                     log.warning("skipping unreadable image %s: %s", instance.image_path, err)
                 continue
             return self._sample(i, instance, image)
-        raise RuntimeError(
+        raise BrokenDatasetError(
             f"{_MAX_BAD_IMAGES_IN_A_ROW} images in a row could not be read (last: {instance.image_path}); "
             "check the image folder"
         )

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, ImageDecodeError, LimitError
+from ..errors import BrokenDatasetError, ConfigError, ImageDecodeError, LimitError
 from ..limits import check_limit
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
@@ -114,7 +114,7 @@ class ImageFileDataset(Dataset):
             with seeded_random(seed):
                 tensor = self.transform(image)
             return {"image": tensor, "label": self.items[index].label, "index": index, "skipped": len(failures)}
-        raise RuntimeError(
+        raise BrokenDatasetError(
             f"{len(failures)} images in a row could not be read; the dataset looks broken. Last errors: "
             + "; ".join(failures[-3:])
         )

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import ConfigError, InputNotFoundError, VideoDecodeError
+from ..errors import BrokenDatasetError, ConfigError, InputNotFoundError, VideoDecodeError
 from ..zoo import DataConfig
 from .clip_sampling import random_clip, uniform_clips
 from .video_io import read_frames
@@ -129,7 +129,7 @@ class VideoClipDataset(_LabelledVideos):
                 "skipped": len(failures),
                 "skipped_videos": failures,
             }
-        raise RuntimeError(
+        raise BrokenDatasetError(
             f"{len(failures)} videos in a row could not be read; the dataset looks broken. Last errors: "
             + "; ".join(failures[-3:])
         )

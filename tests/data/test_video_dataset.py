@@ -17,6 +17,7 @@ from nlzoo.data import (
     collate_views,
 )
 from nlzoo.data.clip_sampling import uniform_clips
+from nlzoo.errors import BrokenDatasetError
 from nlzoo.zoo import DataConfig
 
 from .video_files import MARKER, broken_videos, frame_number, write_numbered_video
@@ -110,7 +111,8 @@ def test_train_replaces_unreadable_video_and_keeps_the_substitute_label(videos: 
 
 def test_a_dataset_of_only_broken_videos_fails_with_a_clear_error(videos: dict[str, Path]) -> None:
     dataset = VideoClipDataset([VideoItem(str(videos["empty"]), (0,))], config=CONFIG, num_classes=1, max_retries=3)
-    with pytest.warns(SkippedVideoWarning), pytest.raises(RuntimeError, match="4 videos in a row could not be read"):
+    broken = pytest.raises(BrokenDatasetError, match="4 videos in a row could not be read")
+    with pytest.warns(SkippedVideoWarning), broken:
         dataset[(0, 0)]
 
 
