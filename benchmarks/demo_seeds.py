@@ -10,7 +10,10 @@ baseline and of its training time. This is where the README's demo numbers come 
 * ``--precision bf16-mixed``: the same runs under Lightning's bf16 autocast (compare with a fp32 run).
 
     python benchmarks/demo_seeds.py [--seeds 0 1 2] [--models M ...] [--baseline M] [--precision P]
-                                    [--epochs N] [--out DIR] [--json] [--quick]
+                                    [--epochs N] [--out DIR] [--resume LOG ...] [--json] [--quick]
+
+Every finished run is printed to stderr as one ``seed S: {json}`` line; ``--resume`` reads such lines from
+earlier, interrupted or split invocations (same settings) and trains only the runs they lack.
 
 ``--quick`` runs the demo's seconds-long smoke settings on one seed (checks the script, measures nothing).
 """
@@ -47,6 +50,15 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def _logged_runs(log: Path) -> list[dict[str, Any]]:
+    """The runs an earlier invocation printed to stderr (``seed S: {json}`` lines)."""
+    runs = []
+    for line in log.read_text().splitlines():
+        if line.startswith("seed ") and ": {" in line:
+            runs.append(json.loads(line.split(": ", 1)[1]))
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -55,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", help="Lightning precision, e.g. bf16-mixed (default: the demo's, 32-true)")
     parser.add_argument("--epochs", type=int, help="override the demo's epochs (say so when reporting)")
     parser.add_argument("--out", type=Path, help="keep data, logs and models here (default: a temporary folder)")
+    parser.add_argument("--resume", type=Path, nargs="+", default=[], help="stderr logs of earlier runs to reuse")
     parser.add_argument("--json", action="store_true", help="print the results as JSON only")
     parser.add_argument("--quick", action="store_true", help="smoke settings, first seed only")
     args = parser.parse_args(argv)
@@ -71,13 +84,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from nlzoo.data import ensure_synthetic_videos
 
+    done = {(r["seed"], r["model"]): r for log in args.resume for r in _logged_runs(log)}
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as scratch:
         root = args.out or Path(scratch)
         for seed in seeds:
             out = root / f"seed{seed}"
+            if all((seed, model) in done for model in models):
+                runs += [done[seed, model] for model in models]
+                continue
             ensure_synthetic_videos(out / "data", settings.data_module(out / "data", seed=seed).spec)
             for model in models:
+                if (seed, model) in done:
+                    runs.append(done[seed, model])
+                    continue
                 arm = train_and_test(model, settings, out, seed=seed, data_seed=seed, progress=False)
                 runs.append(
                     {

@@ -16,7 +16,7 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-def run_script(name: str, *args: str) -> str:
+def run_quick(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(BENCHMARKS.parent)}
     out = subprocess.run(
         [sys.executable, str(BENCHMARKS / name), "--quick", *args],
@@ -27,7 +27,11 @@ def run_script(name: str, *args: str) -> str:
         check=False,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    return out
+
+
+def run_script(name: str, *args: str) -> str:
+    return run_quick(name, *args).stdout
 
 
 def test_models_benchmark_counts_the_nonlocal_flops() -> None:
@@ -71,3 +75,19 @@ def test_image_benchmark_reports_the_overhead_ratio() -> None:
 
 def test_load_benchmark_reports_the_target() -> None:
     assert "target < 1 s for a cached model" in run_script("load.py")
+
+
+def test_demo_seeds_reports_every_model_and_resumes_from_its_log(tmp_path: Path) -> None:
+    models = ("--models", "c2d_r18_gc", "c2d_r18", "--baseline", "c2d_r18")
+    first = run_quick("demo_seeds.py", *models, "--json")
+    report = json.loads(first.stdout)
+    assert [r["model"] for r in report["runs"]] == ["c2d_r18_gc", "c2d_r18"]
+    assert report["summary"]["c2d_r18"]["gap"]["mean"] == 0.0
+    assert report["summary"]["c2d_r18_gc"]["nonlocal_blocks"] == 2
+    assert all(0.0 <= r["top1"] <= 1.0 and r["train_s"] > 0 for r in report["runs"])
+
+    log = tmp_path / "first.log"
+    log.write_text(first.stderr)
+    again = run_quick("demo_seeds.py", *models, "--json", "--resume", str(log))
+    assert "seed 0: " not in again.stderr  # nothing trained again
+    assert json.loads(again.stdout)["runs"] == report["runs"]
