@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "models": "models",
     "export": "export",
     "push": "push",
+    "release": "release",
     "predict-video": "predict_video",
     "predict-image": "predict_image",
     "explain": "explain",

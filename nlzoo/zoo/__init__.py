@@ -5,7 +5,7 @@ from .converters import convert_checkpoint
 from .factory import create_model, load, load_folder, resolve_data_config
 from .folder import save_pretrained
 from .push import push_to_hub
-from .registry import build_model, get_entry, list_models, model_info, register_model
+from .registry import build_model, check_records_registered, get_entry, list_models, model_info, register_model
 from .weights import CheckpointMismatchError, load_weights
 
 __all__ = [
@@ -29,3 +29,5 @@ __all__ = [
 ]
 
 from . import families  # noqa: F401  (fills the registry)
+
+check_records_registered()

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from .config import DataConfig, ModelConfig
 
@@ -39,8 +40,17 @@ _SHOWN_ELSEWHERE = {"metrics", "verified", "dataset", "license"}
 _LOCAL_ONLY = {"folder"}
 
 
-def render_model_card(cfg: ModelConfig, *, repo_id: str | None = None) -> str:
-    """The model card for a model with config ``cfg``, to be published as ``repo_id`` (when known)."""
+def render_model_card(cfg: ModelConfig, *, repo_id: str | None = None, weights_sha256: str | None = None) -> str:
+    """The model card for a model with config ``cfg``, to be published as ``repo_id`` (when known), as text."""
+    return str(build_model_card(cfg, repo_id=repo_id, weights_sha256=weights_sha256))
+
+
+def build_model_card(cfg: ModelConfig, *, repo_id: str | None = None, weights_sha256: str | None = None) -> Any:
+    """The model card as huggingface_hub's ``ModelCard``: ``card.data`` is the ``ModelCardData`` (with the
+    ``model-index`` of reported results), ``card.text`` the body. ``weights_sha256``: the digest of the
+    ``model.safetensors`` it describes, stated in its Source section."""
+    from huggingface_hub import ModelCard
+
     name = cfg.architecture + (f".{cfg.pretrained_tag}" if cfg.pretrained_tag else "")
     sections = [
         f"# {name}",
@@ -48,13 +58,15 @@ def render_model_card(cfg: ModelConfig, *, repo_id: str | None = None) -> str:
         "## Model details\n\n" + _details(cfg),
         "## Accuracy\n\n" + _accuracy(cfg.provenance),
         "## How to load\n\n" + _usage(repo_id),
+        "## Source\n\n" + _source(cfg.provenance, weights_sha256),
         "## How it was made\n\n" + _how_made(cfg.provenance),
         "## Citation\n\n```bibtex\n" + CITATION + "\n```",
     ]
-    return f"---\n{_front_matter(cfg, name).strip()}\n---\n{GENERATED_MARK}\n\n" + "\n\n".join(sections) + "\n"
+    body = f"{GENERATED_MARK}\n\n" + "\n\n".join(sections) + "\n"
+    return ModelCard(f"---\n{_card_data(cfg, name).to_yaml().strip()}\n---\n{body}")
 
 
-def _front_matter(cfg: ModelConfig, name: str) -> str:
+def _card_data(cfg: ModelConfig, name: str) -> Any:
     from huggingface_hub import EvalResult, ModelCardData
 
     prov = cfg.provenance
@@ -67,7 +79,7 @@ def _front_matter(cfg: ModelConfig, name: str) -> str:
             metric_type=METRIC_NAMES.get(key, (key, key))[0],
             metric_name=METRIC_NAMES.get(key, (key, key))[1],
             metric_value=value,
-            source_name=prov.get("tag") if prov.get("origin_url") else None,
+            source_name=_publisher(prov.get("origin_url")),
             source_url=prov.get("origin_url"),
         )
         for key, value in _metrics(prov).items()
@@ -86,7 +98,7 @@ def _front_matter(cfg: ModelConfig, name: str) -> str:
         model_name=name if results else None,
         eval_results=results or None,
     )
-    return data.to_yaml()
+    return data
 
 
 def _summary(cfg: ModelConfig) -> str:
@@ -157,6 +169,30 @@ def _usage(repo_id: str | None) -> str:
             '# after `nlzoo push path/to/this/folder org/name`: nlzoo.load("hf-hub:org/name")'
         )
     return f"```python\nimport nlzoo\n\n{code}\n```\n\nNeeds `pip install nlzoo`; weights load from safetensors."
+
+
+def _publisher(url: str | None) -> str | None:
+    """Who reported a result: the host that publishes the weights (``dl.fbaipublicfiles.com``)."""
+    return f"reported by the publisher ({urlparse(url).netloc})" if url else None
+
+
+def _source(prov: Mapping[str, Any], weights_sha256: str | None) -> str:
+    conversion = prov.get("conversion") if isinstance(prov.get("conversion"), Mapping) else {}
+    lines = []
+    if conversion:
+        where = prov.get("origin_url") or conversion.get("input_file", "a checkpoint")
+        lines.append(
+            f"Converted by nlzoo {conversion.get('nlzoo_version', '')} from the {conversion.get('source_format')} "
+            f"checkpoint {where}, sha256 `{conversion.get('input_sha256')}`; every weight was placed by name "
+            "(strict keys) and nothing from the file was executed."
+        )
+    elif prov.get("origin_url"):
+        lines.append(f"Weights from {prov['origin_url']}.")
+    else:
+        lines.append("No published source is recorded for these weights.")
+    if weights_sha256:
+        lines.append(f"`model.safetensors` sha256: `{weights_sha256}` (config.json records it too).")
+    return "\n\n".join(lines)
 
 
 def _how_made(prov: Mapping[str, Any]) -> str:

@@ -82,7 +82,8 @@ def save_pretrained(
         if model_card:
             from .card import render_model_card
 
-            (out / CARD_NAME).write_text(render_model_card(cfg, repo_id=repo_id))
+            card = render_model_card(cfg, repo_id=repo_id, weights_sha256=payload["weights_sha256"])
+            (out / CARD_NAME).write_text(card)
 
     return write_folder_atomically(directory, write)
 

@@ -12,7 +12,7 @@ from torch import nn
 from ..errors import ConfigError, HubAuthError
 from .card import GENERATED_MARK, render_model_card
 from .factory import load_folder
-from .folder import CARD_NAME, check_weights_digest, read_config, save_pretrained
+from .folder import CARD_NAME, WEIGHTS_NAME, check_weights_digest, file_sha256, read_config, save_pretrained
 from .hub import split_revision
 
 
@@ -97,5 +97,6 @@ def _checked_folder(folder: Path, repo_id: str) -> Path:
     load_folder(folder)  # strict keys, known architecture
     card = folder / CARD_NAME
     if not card.is_file() or GENERATED_MARK in card.read_text(errors="replace"):
-        card.write_text(render_model_card(read_config(folder), repo_id=repo_id))
+        digest = file_sha256(folder / WEIGHTS_NAME)  # the one check_weights_digest found recorded
+        card.write_text(render_model_card(read_config(folder), repo_id=repo_id, weights_sha256=digest))
     return folder

@@ -6,6 +6,7 @@ function's name. Tags are :class:`PretrainedTag` records, the first one being th
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import inspect
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-from ..errors import UnknownArgumentError, UnknownNameError
+from ..errors import ConfigError, UnknownArgumentError, UnknownNameError
 from .config import TASKS, DataConfig, PretrainedTag
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
@@ -78,7 +79,7 @@ def register_model(
         for t in tags:
             if t.tag in tag_map:
                 raise ValueError(f"duplicate tag {t.tag!r} for {name}")
-            tag_map[t.tag] = t
+            tag_map[t.tag] = _released(f"{name}.{t.tag}", t)
         doc = inspect.getdoc(fn) or ""
         _MODELS[name] = ModelEntry(
             name=name,
@@ -196,6 +197,40 @@ def register_variant(
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__, builder.__module__ = doc, module
     return register_model(task=task, data_config=data_config, tags=tags, classifier=classifier)(builder)
+
+
+def _released(name: str, tag: PretrainedTag) -> PretrainedTag:
+    """``tag`` as nlzoo released it, when ``published.json`` has a record for ``name`` (see :mod:`.records`)."""
+    from .records import published_tag, registered_records
+
+    record = registered_records().get(name)
+    return tag if record is None else published_tag(name, tag, record)
+
+
+def publish_tag(name: str, record: Any) -> PretrainedTag:
+    """Make the registered tag ``name`` (``"arch.tag"``) load from its new release ``record`` (a
+    :class:`~nlzoo.zoo.records.ReleaseRecord`) in this process, as the next import will from published.json."""
+    from .records import published_tag
+
+    arch, tag_name = split_tag(name)
+    entry = get_entry(arch)
+    tag = published_tag(name, entry.tag(tag_name or ""), record)
+    _MODELS[arch] = dataclasses.replace(entry, tags={**entry.tags, tag.tag: tag})
+    return tag
+
+
+def check_records_registered() -> None:
+    """Refuse records in published.json that name no registered tag (a renamed or removed tag).
+
+    Raises:
+        ConfigError: naming the records.
+    """
+    from .records import RECORD_PATH, registered_records
+
+    known = {f"{e.name}.{t}" for e in _MODELS.values() for t in e.tags}
+    stray = sorted(set(registered_records()) - known)
+    if stray:
+        raise ConfigError(f"{RECORD_PATH}: records for tags that are not registered: {', '.join(stray)}")
 
 
 def _natural_key(name: str) -> list[Any]:
