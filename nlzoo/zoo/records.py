@@ -153,9 +153,7 @@ def published_tag(name: str, tag: PretrainedTag, record: ReleaseRecord) -> Pretr
             f"{RECORD_PATH.name}: {name} was released from a file with sha256 {record.source_sha256}, but the tag "
             f"expects {tag.origin_sha256}; release it again"
         )
-    return dataclasses.replace(
-        tag, status="available", source=record.hub_weights(), origin_sha256=record.source_sha256
-    )
+    return dataclasses.replace(tag, status="available", source=record.hub_weights(), origin_sha256=record.source_sha256)
 
 
 @functools.cache

@@ -188,7 +188,8 @@ def _release_one(
     digest = f"model.safetensors sha256 {prepared.weights_sha256}"
     current = candidate.tag.source if isinstance(candidate.tag.source, HubWeights) else None
     if current is not None and (current.repo_id, current.sha256) == (repo_id, prepared.weights_sha256):
-        return Outcome(name, "unchanged", f"{name}: unchanged: already published as hf-hub:{repo_id}@{current.revision}")
+        line = f"{name}: unchanged: already published as hf-hub:{repo_id}@{current.revision}"
+        return Outcome(name, "unchanged", line)
     if dry_run:
         visibility = "private" if private else "public"
         return Outcome(
@@ -334,4 +335,3 @@ def write_hub_folder(converted: Path, directory: Path, *, repo_id: str, checks: 
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
-

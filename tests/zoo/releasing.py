@@ -21,9 +21,9 @@ from huggingface_hub import HfApi as RealHfApi  # bound before any test replaces
 
 from nlzoo.zoo import PretrainedTag, get_entry, registry
 
-ARCH = "i3d_r18_nl"
+ARCH = "c2d_r18_nl"
 ORG = "nlzoo-test"
-CHECKPOINT = "i3d_r18_nl_tiny.pkl"
+CHECKPOINT = "c2d_r18_nl_tiny.pkl"
 
 
 @contextlib.contextmanager
@@ -43,7 +43,8 @@ def serve_directory(root: Path) -> Iterator[str]:
 def add_tiny_tags(monkeypatch: pytest.MonkeyPatch, *tags: PretrainedTag) -> None:
     """Register ``tags`` on ``ARCH`` for this test only (the registry entry is restored afterwards)."""
     entry = get_entry(ARCH)
-    monkeypatch.setitem(registry._MODELS, ARCH, dataclasses.replace(entry, tags={**entry.tags, **{t.tag: t for t in tags}}))
+    added = {**entry.tags, **{t.tag: t for t in tags}}
+    monkeypatch.setitem(registry._MODELS, ARCH, dataclasses.replace(entry, tags=added))
 
 
 def tiny_tag(tag: str, url: str, **fields: Any) -> PretrainedTag:

@@ -3,6 +3,7 @@ folder and card writers, and huggingface_hub's HfApi faked at its boundary (sign
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from huggingface_hub import ModelCard
 
 import nlzoo
 from nlzoo.errors import UnknownNameError
-from nlzoo.zoo import get_entry, release
+from nlzoo.zoo import get_entry, registry, release
 from nlzoo.zoo.checkpoints import render_checkpoints
 from nlzoo.zoo.families.sources import HubWeights
 from nlzoo.zoo.records import RECORD_PATH, load_records
@@ -31,7 +32,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.
     """The publisher's directory holding a tiny Caffe2 checkpoint, and the network it was written from."""
     root = tmp_path_factory.mktemp("origin")
     source = randomise(nlzoo.load(ARCH, pretrained=False, num_classes=5))
-    write_caffe2(source, root / CHECKPOINT)
+    write_caffe2(source, root / CHECKPOINT, sgd_state=False)
     return root, source
 
 
@@ -138,7 +139,7 @@ def test_a_tampered_download_is_refused_and_the_other_tags_still_go(
     bad, ok = release.release(ORG, patterns=[f"{ARCH}.tiny_*"], **files)
     assert bad.status == "failed" and f"{NAME}: FAILED: " in bad.line and f"but {expected} was published" in bad.line
     assert ok.status == "published"
-    (uploaded,) = hub.uploads  # only the good tag reached the Hub
+    assert len(hub.uploads) == 1  # only the good tag reached the Hub
     assert [c["repo_id"] for name, c in hub.calls if name == "upload_folder"] == [f"{ORG}/{ARCH}.tiny_ok"]
     assert not (files["out_dir"] / NAME).exists()  # no folder for the refused file
     assert list(load_records(files["record_path"])) == [f"{ARCH}.tiny_ok"] and records_before != ""
@@ -164,10 +165,12 @@ def test_a_reference_network_decides_logit_parity(
     add_tiny_tags(monkeypatch, tiny_tag("tiny_k5", f"{origin}/{CHECKPOINT}"))
     (outcome,) = release.release(ORG, patterns=[NAME], dry_run=True, **files)
     if shift:
-        assert outcome.status == "failed" and "caffe2's own network on the downloaded file gives other logits" in outcome.line
+        assert outcome.status == "failed"
+        assert "caffe2's own network on the downloaded file gives other logits" in outcome.line
         assert not (files["out_dir"] / NAME).exists()
     else:
-        assert outcome.status == "dry-run" and "logits match caffe2's own network on the downloaded file" in outcome.line
+        assert outcome.status == "dry-run"
+        assert "logits match caffe2's own network on the downloaded file" in outcome.line
     assert hub.calls == []
 
 
@@ -177,7 +180,8 @@ def test_dry_run_writes_and_verifies_but_pushes_and_records_nothing(
     add_tiny_tags(monkeypatch, tiny_tag("tiny_k5", f"{origin}/{CHECKPOINT}"))
     monkeypatch.delenv("HF_TOKEN")  # a dry run needs no token
     (outcome,) = release.release(ORG, patterns=[NAME], dry_run=True, **files)
-    assert outcome.status == "dry-run" and f"would push {files['out_dir'] / NAME} to {ORG}/{NAME} (public)" in outcome.line
+    assert outcome.status == "dry-run"
+    assert f"would push {files['out_dir'] / NAME} to {ORG}/{NAME} (public)" in outcome.line
     assert {p.name for p in (files["out_dir"] / NAME).iterdir()} == {"config.json", "model.safetensors", "README.md"}
     nlzoo.load(files["out_dir"] / NAME)  # a loadable folder
     assert hub.calls == [] and files["checkpoints_path"].read_text() == "stale\n"
@@ -185,10 +189,37 @@ def test_dry_run_writes_and_verifies_but_pushes_and_records_nothing(
 
 
 def test_unknown_patterns_name_close_matches() -> None:
-    with pytest.raises(UnknownNameError, match=r"no convertible tag matches 'i3d_r50_nl\.kinetcs400'.*Did you mean 'i3d_r50_nl\.kinetics400'"):
+    close = r"no convertible tag matches 'i3d_r50_nl\.kinetcs400'.*Did you mean 'i3d_r50_nl\.kinetics400'"
+    with pytest.raises(UnknownNameError, match=close):
         release.release_candidates(["i3d_r50_nl.kinetcs400"])
     with pytest.raises(UnknownNameError, match=r"c2d_r18\.imagenet is not converted from a published checkpoint"):
         release.release_candidates(["c2d_r18.imagenet"])
     every = release.release_candidates()
     assert {c.tag.status for c in every} <= {"convertible", "available"} and len(every) >= 19
     assert all(c.tag.origin_url and c.tag.origin_format for c in every)
+
+
+@pytest.mark.slow
+def test_pytorchvideo_tags_are_checked_against_pytorchvideos_own_network(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pytorchvideo.models import hub as ptv_hub
+
+    torch.manual_seed(0)
+    reference = ptv_hub.c2d_r50(pretrained=False).eval()  # random weights; pytorchvideo's hub net as it is
+    with torch.no_grad():
+        for module in reference.modules():
+            if isinstance(module, torch.nn.BatchNorm3d):  # make every BN statistic matter
+                module.running_mean.normal_(0, 0.1)
+                module.running_var.uniform_(0.5, 2.0)
+    root = tmp_path / "origin"
+    root.mkdir()
+    torch.save({"model_state": reference.state_dict()}, root / "C2D_8x8_R50.pyth")  # as its hub stores it
+    entry = get_entry("c2d_r50")
+    with serve_directory(root) as url:
+        tag = dataclasses.replace(entry.tags["kinetics400"], origin_url=f"{url}/C2D_8x8_R50.pyth")
+        monkeypatch.setitem(registry._MODELS, "c2d_r50", dataclasses.replace(entry, tags={"kinetics400": tag}))
+        (outcome,) = release.release(ORG, patterns=["c2d_r50.kinetics400"], dry_run=True, **files)
+    assert outcome.status == "dry-run", outcome.line
+    assert "a 1x3x8x64x64 clip gives 400 finite logits" in outcome.line
+    assert "logits match pytorchvideo's own network on the downloaded file" in outcome.line
