@@ -68,7 +68,7 @@ def download_file(url: str, destination: Path, *, expected_sha256: str | None = 
     try:
         with partial.open("ab") as out:
             http_get(url, out, resume_size=resume, expected_size=size, displayed_filename=destination.name)
-    except (OSError, *_network_errors()) as err:
+    except (OSError, *network_errors()) as err:
         raise OriginUnavailableError(f"downloading {url} failed ({_first_line(err)}); retry to resume it") from err
     digest = _sha256(partial)
     try:
@@ -87,7 +87,7 @@ def _probe(url: str) -> int | None:
     timeout = hub_timeout()
     try:
         response = get_session().head(url, follow_redirects=True, timeout=timeout)
-    except (OSError, *_network_errors()) as err:
+    except (OSError, *network_errors()) as err:
         raise OriginUnavailableError(
             f"{url} does not answer (within {timeout:g} s, NLZOO_HUB_TIMEOUT): {_first_line(err)}"
         ) from err
@@ -97,7 +97,7 @@ def _probe(url: str) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
-def _network_errors() -> tuple[type[BaseException], ...]:
+def network_errors() -> tuple[type[BaseException], ...]:
     """What huggingface_hub's HTTP client raises for network trouble (the exceptions it would retry)."""
     from huggingface_hub.utils import _http
 

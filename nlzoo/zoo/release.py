@@ -34,7 +34,7 @@ from urllib.parse import urlparse
 
 import torch
 
-from ..errors import ConfigError, ConversionError, NlzooError, UnknownNameError
+from ..errors import ConfigError, ConversionError, HubAuthError, HubUnavailableError, NlzooError, UnknownNameError
 from .checkpoints import render_checkpoints
 from .config import DataConfig, PretrainedTag
 from .families.sources import HubWeights
@@ -142,7 +142,8 @@ def release(
     Raises:
         ConfigError: a bad ``org``, or record / checkpoints files that cannot be updated.
         UnknownNameError: a pattern that matches no convertible tag.
-        HubAuthError: no token (not for a dry run).
+        HubAuthError / HubUnavailableError / ConfigError: no usable token, no Hub, or an ``org`` the token
+            cannot write to (checked before any download; not for a dry run).
     """
     from .push import _hub_token
 
@@ -152,6 +153,7 @@ def release(
     records: dict[str, ReleaseRecord] = {}
     if not dry_run:
         token = _hub_token(token)
+        check_write_access(org, token)
         records = load_records(record_path)
         if not Path(checkpoints_path).is_file():
             raise ConfigError(
@@ -176,6 +178,46 @@ def release(
         outcomes.append(outcome)
         report(outcome)
     return outcomes
+
+
+def check_write_access(org: str, token: str) -> str:
+    """The name of the user ``token`` belongs to, asked of the Hub before anything is downloaded, so that an
+    invalid or read-only token, or an ``org`` that user cannot write to, is one line now rather than a failure
+    after the first conversion.
+
+    Raises:
+        HubAuthError: the Hub refuses the token, or it is read-only.
+        HubUnavailableError: the Hub cannot be reached (or offline mode is on).
+        ConfigError: the user is not ``org`` nor a member of it.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .download import network_errors
+    from .push import LOGIN_HINT
+
+    try:
+        me = HfApi(token=token).whoami()
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        if status in (401, 403):
+            raise HubAuthError(f"the Hub refused the token ({status}); {LOGIN_HINT}") from None
+        raise HubUnavailableError(f"the Hub could not say whom the token belongs to ({_one_line(err)})") from err
+    except (OSError, *network_errors()) as err:
+        raise HubUnavailableError(
+            f"cannot reach the Hugging Face Hub ({_one_line(err)}); releasing needs network access "
+            "(--dry-run downloads, converts and verifies without pushing)"
+        ) from err
+    user = str(me.get("name"))
+    orgs = sorted(str(o.get("name")) for o in me.get("orgs") or [])
+    if org not in (user, *orgs):
+        raise ConfigError(
+            f"the token belongs to {user!r}, who cannot create repos in {org!r}; use ORG {user!r}"
+            + (f" or one of their organisations ({', '.join(orgs)})" if orgs else "")
+        )
+    if ((me.get("auth") or {}).get("accessToken") or {}).get("role") == "read":
+        raise HubAuthError(f"the token of {user!r} is read-only; {LOGIN_HINT}")
+    return user
 
 
 def _release_one(

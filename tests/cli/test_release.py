@@ -75,8 +75,9 @@ def test_release_prints_a_line_per_tag_and_exits_2_when_one_failed(
     assert bad.startswith(f"{ARCH}.tiny_bad: FAILED: ") and "tampered, truncated or replaced" in bad
     assert ok.startswith(f"{ARCH}.tiny_ok: published hf-hub:{ORG}/{ARCH}.tiny_ok@")
     assert summary == "2 tags: 1 published, 1 failed" and "commit nlzoo/zoo/published.json" in advice
-    assert hub.calls[0][0] == "HfApi" and hub.calls[0][1]["token"] == "hf_cli"
-    assert hub.calls[1][1]["private"] is True and hub.calls[1][1]["repo_id"] == f"{ORG}/{ARCH}.tiny_ok"
+    assert [name for name, _ in hub.calls] == ["HfApi", "whoami", "HfApi", "create_repo", "upload_folder"]
+    assert hub.calls[0][1]["token"] == "hf_cli"
+    assert hub.calls[3][1]["private"] is True and hub.calls[3][1]["repo_id"] == f"{ORG}/{ARCH}.tiny_ok"
     assert list(load_records(tmp_path / "published.json")) == [f"{ARCH}.tiny_ok"]
     assert "| published |" in (tmp_path / "checkpoints.md").read_text()
 
@@ -97,19 +98,25 @@ def test_dry_run_needs_no_token_and_pushes_nothing(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--tags", f"{ARCH}.tiny_okk"], f"matches '{ARCH}.tiny_okk'. Did you mean '{ARCH}.tiny_ok'"),
-        ([], "uploading to the Hub needs a token and none is configured; log in with `hf auth login`"),
-        (["--tags", "nothing*", "--dry-run"], "no convertible tag matches 'nothing*'."),
+        ([ORG, "--tags", f"{ARCH}.tiny_okk"], f"matches '{ARCH}.tiny_okk'. Did you mean '{ARCH}.tiny_ok'"),
+        ([ORG], "uploading to the Hub needs a token and none is configured; log in with `hf auth login`"),
+        ([ORG, "--tags", "nothing*", "--dry-run"], "no convertible tag matches 'nothing*'."),
+        (
+            ["someone-else", "--token", "hf_cli"],
+            "the token belongs to 'nlzoo-tester', who cannot create repos in 'someone-else'; use ORG "
+            "'nlzoo-tester' or one of their organisations (nlzoo-test)",
+        ),
     ],
 )
 def test_mistakes_are_one_line_before_any_download(
     tags: None, hub: type[FakeHfApi], tmp_path: Path, capsys: Any, args: list[str], message: str
 ) -> None:
-    assert cli_main(["release", ORG, *args, *_paths(tmp_path)]) == 2
+    assert cli_main(["release", *args, *_paths(tmp_path)]) == 2
     captured = capsys.readouterr()
     (line,) = captured.err.splitlines()
     assert line.startswith("nlzoo release: error: ") and message in line
-    assert captured.out == "" and hub.calls == [] and not (tmp_path / "out").exists()
+    assert captured.out == "" and not (tmp_path / "out").exists()
+    assert {name for name, _ in hub.calls} <= {"HfApi", "whoami"}  # nothing created or uploaded
 
 
 def test_org_must_be_a_name(tmp_path: Path, capsys: Any) -> None:

@@ -23,6 +23,7 @@ from nlzoo.zoo import PretrainedTag, get_entry, registry
 
 ARCH = "c2d_r18_nl"
 ORG = "nlzoo-test"
+USER = "nlzoo-tester"  # the token's user, a member of ORG
 CHECKPOINT = "c2d_r18_nl_tiny.pkl"
 
 
@@ -80,6 +81,10 @@ class FakeHfApi:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.calls.append(("HfApi", _bound(RealHfApi.__init__, self, *args, **kwargs)))
+
+    def whoami(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("whoami", _bound(RealHfApi.whoami, self, *args, **kwargs)))
+        return {"name": USER, "orgs": [{"name": ORG}], "auth": {"accessToken": {"role": "write"}}}
 
     def create_repo(self, *args: Any, **kwargs: Any) -> huggingface_hub.RepoUrl:
         call = _bound(RealHfApi.create_repo, self, *args, **kwargs)

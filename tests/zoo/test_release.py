@@ -70,9 +70,10 @@ def test_release_pushes_the_verified_folder_and_records_it(
     (outcome,) = release.release(ORG, patterns=[NAME], private=True, **files)
     repo_id = f"{ORG}/{NAME}"
     assert outcome.status == "published", outcome.line
-    assert [name for name, _ in hub.calls] == ["HfApi", "create_repo", "upload_folder"]
-    assert hub.calls[0][1]["token"] == "hf_release"
-    assert (hub.calls[1][1]["repo_id"], hub.calls[1][1]["private"]) == (repo_id, True)
+    # Who the token belongs to is asked first (before any download); then push_to_hub's calls.
+    assert [name for name, _ in hub.calls] == ["HfApi", "whoami", "HfApi", "create_repo", "upload_folder"]
+    assert hub.calls[0][1]["token"] == hub.calls[2][1]["token"] == "hf_release"
+    assert (hub.calls[3][1]["repo_id"], hub.calls[3][1]["private"]) == (repo_id, True)
     (uploaded,) = hub.uploads
     folder = files["out_dir"] / NAME
     assert uploaded == {p.name: p.read_bytes() for p in folder.iterdir()}  # exactly the folder left in --out
@@ -112,7 +113,7 @@ def test_release_pushes_the_verified_folder_and_records_it(
     # Releasing again finds the same weights already published: nothing is pushed.
     hub.calls.clear()
     (again,) = release.release(ORG, patterns=[NAME], **files)
-    assert again.status == "unchanged" and hub.calls == []
+    assert again.status == "unchanged" and [name for name, _ in hub.calls] == ["HfApi", "whoami"]
 
 
 def test_a_tampered_download_is_refused_and_the_other_tags_still_go(
