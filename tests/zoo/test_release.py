@@ -224,3 +224,14 @@ def test_pytorchvideo_tags_are_checked_against_pytorchvideos_own_network(
     assert outcome.status == "dry-run", outcome.line
     assert "a 1x3x8x64x64 clip gives 400 finite logits" in outcome.line
     assert "logits match pytorchvideo's own network on the downloaded file" in outcome.line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c.name for c in release.release_candidates()])
+def test_the_tiny_input_is_valid_for_every_releasable_tag(name: str) -> None:
+    (candidate,) = release.release_candidates([name])
+    data = candidate.entry.data_config.replace(**candidate.tag.data_config)
+    with torch.device("meta"):  # shapes only: no weights, no arithmetic
+        model = candidate.entry.builder(**candidate.tag.model_args, num_classes=candidate.tag.num_classes)
+        logits = model.eval()(release.tiny_input(data).to("meta"))
+    assert tuple(logits.shape) == (1, candidate.tag.num_classes)
