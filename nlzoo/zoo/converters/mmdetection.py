@@ -143,7 +143,7 @@ def _spread(key: str, source: torch.Tensor, rows: list[int], width: int, per_cla
 
 
 def _tensor(value: Any) -> torch.Tensor:
-    return torch.from_numpy(np.asarray(value)) if isinstance(value, np.ndarray) else value.detach().cpu()
+    return torch.from_numpy(np.asarray(value)) if isinstance(value, np.ndarray) else value.detach()
 
 
 def adapt(mapped: Mapping[str, Any], payload: Any) -> tuple[dict[str, Any], str]:
