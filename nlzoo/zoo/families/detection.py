@@ -181,7 +181,8 @@ def _mmdet_tag(depth: int, ratio: int) -> PretrainedTag:
         verified="key layout and class rows only: a checkpoint written in mmdetection's layout (read from "
         "mmdetection's and mmcv's sources) from a random nlzoo model converts back exactly, with each class row "
         "at its COCO id and the same detections (tests/zoo/converters/test_mmdetection.py); the published file "
-        "was not downloaded",
+        "was not downloaded. The AP is mmdetection's; torchvision's runtime differs (RoIAlign aligned=False, "
+        "sampling_ratio=2; rounded anchors; resize and mask pasting), so it is not claimed to be reproduced exactly",
         notes=f"mmdetection's GCNet Mask R-CNN R-{depth}-FPN, r{ratio} GC blocks in res3-res5 (config "
         f"configs/gcnet/{stem}.py, 1x schedule); box/mask AP as mmdetection reports them on COCO val2017."
         + _MMDET_RUNTIME
