@@ -19,7 +19,7 @@ import nlzoo
 from nlzoo.cli import main
 from nlzoo.errors import ConversionError
 from nlzoo.models.detection import gc_positions
-from nlzoo.zoo import model_info
+from nlzoo.zoo import get_entry, model_info
 from nlzoo.zoo.converters import convert_checkpoint, detect_format, read_checkpoint
 from nlzoo.zoo.converters.mmdetection import ABSENT_LOGIT, MMDETECTION, adapt, coco_classes, place_class_rows
 from tests.zoo.converters.layouts import randomise
@@ -207,6 +207,11 @@ def test_a_missing_or_extra_key_fails_naming_it(tmp_path: Path, capsys: pytest.C
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "roi_head.mask_iou_head.fc.weight" in err and "nothing was written" in err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    plain = ["convert", "--model", "maskrcnn_r18_fpn", str(_write(model, tmp_path / "gc.pth")), str(tmp_path / "c")]
+    assert main(plain) == 2
+    err = capsys.readouterr().err
+    assert "48 unexpected: backbone.body.layer2.0.bn2_nonlocal." in err  # 6 blocks x 8 tensors
+    assert "looks like maskrcnn_r18_fpn_gc (ResNet-18-FPN, 6 context blocks inside residual blocks)" in err
 
 
 def test_the_published_gcnet_checkpoints_are_ready_to_convert_tags() -> None:
@@ -216,6 +221,9 @@ def test_the_published_gcnet_checkpoints_are_ready_to_convert_tags() -> None:
         assert tag.metrics["box_AP"] == box_ap and tag.num_classes == 91 and tag.label_names == CATEGORIES
         assert tag.origin_url.startswith("https://download.openmmlab.com/mmdetection/v2.0/gcnet/")
         assert "aligned=False" in tag.notes
+        with torch.device("meta"):  # the tag's settings are valid arguments and give mmdetection's ratio
+            model = get_entry(f"maskrcnn_r{depth}_fpn_gc").builder(**tag.model_args, num_classes=tag.num_classes)
+        assert model.backbone.body.layer3[0].bn3_nonlocal.channel_add_conv[0].out_channels == 1024 // 4
     assert model_info("maskrcnn_r50_fpn_gc").default_tag == "coco_mmdet"
     assert model_info("maskrcnn_r50_fpn_gc").tags["coco_mmdet_r16"].model_args["nonlocal_args"] == {
         "fusion_args": {"ratio": 1 / 16}
