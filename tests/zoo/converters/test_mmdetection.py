@@ -107,9 +107,14 @@ def _write(model: nn.Module, path: Path, *, meta: dict[str, Any] | None = None, 
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, Path, Path]:
+def source() -> nn.Module:
+    return _source_model()
+
+
+@pytest.fixture(scope="module")
+def converted(source: nn.Module, tmp_path_factory: pytest.TempPathFactory) -> tuple[nn.Module, Path, Path]:
     tmp = tmp_path_factory.mktemp("mmdet")
-    model = _source_model()
+    model = source
     path = _write(model, tmp / "mask_rcnn_r18_gcb.pth")
     return model, path, convert_checkpoint(None, "maskrcnn_r18_fpn_gc", path, tmp / "out")
 
@@ -195,8 +200,10 @@ def test_r50_keys_put_context_blocks_after_bn3() -> None:
     assert len(gc_positions(50)) == 4 + 6 + 3 and gc_positions(50)[-1] == "backbone.body.layer4.2.bn3"
 
 
-def test_a_missing_or_extra_key_fails_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    model = _source_model()
+def test_a_missing_or_extra_key_fails_naming_it(
+    source: nn.Module, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = source
     missing = _write(model, tmp_path / "missing.pth", roi_head__mask_head__convs__3__conv__weight=None)
     with pytest.raises(ConversionError, match=r"1 missing: roi_heads\.mask_head\.3\.0\.weight"):
         convert_checkpoint("mmdetection", "maskrcnn_r18_fpn_gc", missing, tmp_path / "a")
@@ -221,10 +228,10 @@ def test_the_published_gcnet_checkpoints_are_ready_to_convert_tags() -> None:
         assert tag.metrics["box_AP"] == box_ap and tag.num_classes == 91 and tag.label_names == CATEGORIES
         assert tag.origin_url.startswith("https://download.openmmlab.com/mmdetection/v2.0/gcnet/")
         assert "aligned=False" in tag.notes
+    for name in ("coco_mmdet", "coco_mmdet_r16"):
+        tag = model_info("maskrcnn_r50_fpn_gc").tags[name]
         with torch.device("meta"):  # the tag's settings are valid arguments and give mmdetection's ratio
-            model = get_entry(f"maskrcnn_r{depth}_fpn_gc").builder(**tag.model_args, num_classes=tag.num_classes)
-        assert model.backbone.body.layer3[0].bn3_nonlocal.channel_add_conv[0].out_channels == 1024 // 4
+            model = get_entry("maskrcnn_r50_fpn_gc").builder(**tag.model_args, num_classes=tag.num_classes)
+        ratio = 4 if name == "coco_mmdet" else 16
+        assert model.backbone.body.layer3[0].bn3_nonlocal.channel_add_conv[0].out_channels == 1024 // ratio
     assert model_info("maskrcnn_r50_fpn_gc").default_tag == "coco_mmdet"
-    assert model_info("maskrcnn_r50_fpn_gc").tags["coco_mmdet_r16"].model_args["nonlocal_args"] == {
-        "fusion_args": {"ratio": 1 / 16}
-    }
