@@ -22,6 +22,7 @@ from nlzoo.models.detection import gc_positions
 from nlzoo.zoo import get_entry, model_info
 from nlzoo.zoo.converters import convert_checkpoint, detect_format, read_checkpoint
 from nlzoo.zoo.converters.mmdetection import ABSENT_LOGIT, MMDETECTION, adapt, coco_classes, place_class_rows
+from nlzoo.zoo.download import sha256_prefix_in_name
 from tests.zoo.converters.layouts import randomise
 
 SMALL = {
@@ -227,6 +228,7 @@ def test_the_published_gcnet_checkpoints_are_ready_to_convert_tags() -> None:
         assert tag.status == "convertible" and tag.origin_format == "mmdetection" and tag.license == "apache-2.0"
         assert tag.metrics["box_AP"] == box_ap and tag.num_classes == 91 and tag.label_names == CATEGORIES
         assert tag.origin_url.startswith("https://download.openmmlab.com/mmdetection/v2.0/gcnet/")
+        assert sha256_prefix_in_name(tag.origin_url) == {50: "17235656", 101: "af22dc9d"}[depth]  # checked on download
         assert "aligned=False" in tag.notes
     for name in ("coco_mmdet", "coco_mmdet_r16"):
         tag = model_info("maskrcnn_r50_fpn_gc").tags[name]
