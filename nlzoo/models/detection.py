@@ -58,7 +58,6 @@ _DETECTORS: dict[str, type[GeneralizedRCNN]] = {
 RESNET_LAYERS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}  # residual blocks of res2-res5
 KEYPOINT_HEAD_CHANNELS = 512
 
-
 # The keypoint head is Sequential(conv, ReLU) x 8: entries 3, 7, 11, 15 are the ReLUs of convs 2, 4, 6, 8.
 KEYPOINT_HEAD_NONLOCAL: tuple[str, ...] = tuple(f"roi_heads.keypoint_head.{i}" for i in (3, 7, 11, 15))
 DEFAULT_NONLOCAL_ARGS: Mapping[str, Any] = {"norm": "group"}
@@ -107,7 +106,8 @@ class NonLocalRCNN(GeneralizedRCNN):
     ::
 
         images ─ transform (normalise, resize short side min_size, max max_size, batch)
-          ─ backbone.body (ResNet, FrozenBN; [NL before the last res4 block]) ─ backbone.fpn
+          ─ backbone.body (ResNet, FrozenBN; [NL before the last res4 block] or [GC after bn3 in res3-res5])
+          ─ backbone.fpn
           ─ rpn ─ roi_heads: box head [+ mask head] [+ keypoint head (8 convs, [NL after convs 2, 4, 6, 8])]
 
     Inputs and outputs are torchvision's: a list of (3, H, W) images in [0, 1] (any sizes), plus targets
@@ -201,9 +201,11 @@ class NonLocalRCNN(GeneralizedRCNN):
         self.num_keypoints = num_keypoints if kind == "keypointrcnn" else 0
         self.nonlocal_after, self.nonlocal_block = tuple(nonlocal_after), nonlocal_block
         if self.nonlocal_after:
+            modules = dict(self.named_modules())  # an unknown name is left to insert_nonlocal's error
             channels = {
-                n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else _output_channels(self, n)
+                n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else _output_channels(modules[n], n)
                 for n in nonlocal_after
+                if n in modules
             }
             defaults = DEFAULT_NONLOCAL_ARGS if nonlocal_block == "nonlocal" else {}
             args = {**defaults, **dict(nonlocal_args or {})}
@@ -269,12 +271,10 @@ class NonLocalRCNN(GeneralizedRCNN):
             heads.keypoint_predictor(heads.keypoint_head(rois))
 
 
-def _output_channels(model: nn.Module, name: str) -> int:
+def _output_channels(module: nn.Module, name: str) -> int:
     """Channels of a backbone submodule's output: those of its last weighted layer (a residual block's last
     norm, or the named norm itself; torchvision's FrozenBatchNorm2d records no ``num_features``)."""
-    weights = [
-        m.weight for m in model.get_submodule(name).modules() if isinstance(getattr(m, "weight", None), torch.Tensor)
-    ]
+    weights = [m.weight for m in module.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
     if not weights:
         raise ValueError(f"cannot tell the output channels of {name!r}: it has no weighted layer")
     return int(weights[-1].shape[0])

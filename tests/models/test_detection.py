@@ -16,6 +16,7 @@ from torchvision.models import resnet18
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import nlzoo
+from nlzoo.errors import UnknownNameError
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
 from nlzoo.models.detection import KEYPOINT_HEAD_NONLOCAL, NonLocalRCNN, gc_positions, res4_nonlocal
 from nlzoo.zoo import hub, model_info
@@ -219,5 +220,7 @@ def test_bad_arguments_say_what_is_allowed() -> None:
         NonLocalRCNN(depth=34)
     with pytest.raises(ValueError, match="counts the background"):
         NonLocalRCNN(num_classes=1)
+    with pytest.raises(UnknownNameError, match="layer2.0.bn3"):
+        NonLocalRCNN(depth=18, nonlocal_after=["backbone.body.layer2.0.bn3"], nonlocal_block="gc")  # r18: bn2
     with pytest.raises(TypeError, match="unexpected argument 'min_sizes'"):
         nlzoo.load("maskrcnn_r18_fpn", min_sizes=64, pretrained=False)
