@@ -1,4 +1,4 @@
-"""``nlzoo convert``: turn a PySlowFast / Caffe2 / mmaction2 / pytorchvideo checkpoint into a model folder."""
+"""``nlzoo convert``: a PySlowFast / Caffe2 / mmaction2 / pytorchvideo / mmdetection checkpoint -> a model folder."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 # nlzoo.zoo.converters.SOURCES' names, spelled out so that --help needs no torch (a test keeps them equal).
-SOURCE_NAMES = ("pyslowfast", "caffe2", "mmaction2", "pytorchvideo")
+SOURCE_NAMES = ("pyslowfast", "caffe2", "mmaction2", "pytorchvideo", "mmdetection")
 
-HELP = "convert a PySlowFast, Caffe2, mmaction2 or pytorchvideo checkpoint into an nlzoo model folder"
+HELP = "convert a PySlowFast, Caffe2, mmaction2, pytorchvideo or mmdetection checkpoint into an nlzoo model folder"
 
 EPILOG = """examples:
   nlzoo convert --model i3d_r50_nl.kinetics400 I3D_NLN_8x8_R50.pkl i3d_r50_nl_k400   (format detected)
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         choices=SOURCE_NAMES,
         help="the framework that wrote INPUT (pyslowfast .pyth, the authors' caffe2 .pkl, mmaction2 .pth, "
-        "pytorchvideo hub .pyth); default: detected from the file's content",
+        "pytorchvideo hub .pyth, mmdetection Mask R-CNN .pth); default: detected from the file's content",
     )
     parser.add_argument(
         "--model", required=True, help="architecture (i3d_r50_nl) or, for a published checkpoint, ARCH.TAG"

@@ -5,7 +5,9 @@ State-dict keys of the host model are untouched, so its pretrained weights still
 
 * in an ``nn.Sequential`` (a ResNet stage) the block becomes a new entry right after the child, named
   ``"<child>_nonlocal"`` (``layer3.1`` -> ``layer3.1_nonlocal``);
-* elsewhere it is registered beside the child under the same name and applied by a forward hook.
+* elsewhere it is registered beside the child under the same name and applied by a forward hook. Naming a
+  layer *inside* a residual block places the block there: ``layer2.0.bn3`` -> ``layer2.0.bn3_nonlocal`` runs on
+  ``bn3``'s output, before the identity is added (mmdetection's GCNet plugin position ``after_conv3``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,15 @@ train these models with 2 images per GPU; ``trainable_backbone_layers=3`` (res3-
 A backbone trained from scratch (no ImageNet weights: the CPU recipe) needs ``backbone_norm="batch"``,
 torchvision's choice there: frozen statistics of an untrained network normalise nothing.
 
+GCNet (Cao et al., ICCVW 2019) as mmdetection configures it
+(``configs/gcnet/mask-rcnn_r50-gcb-r4-c3-c5_fpn_1x_coco.py``: mmcv ``ContextBlock``, ratio 1/4,
+``pooling_type='att'``, ``fusion_types=('channel_add',)``, plugin position ``after_conv3`` in every bottleneck
+of res3-res5) is ``nonlocal_block="gc"`` with :func:`gc_positions`: the block
+goes *inside* each residual block, after ``bn3`` and before the identity is added. It is registered beside
+``bn3`` as ``bn3_nonlocal`` and applied to ``bn3``'s output (see :func:`~nlzoo.layers.insert_nonlocal`), so
+every torchvision key is unchanged and a torchvision checkpoint still loads; its last conv starts at zero, so
+a new GC block is the identity.
+
 Non-local norm: **GroupNorm** (32 groups) after ``W_z``, with gamma = 0 so a new block is the identity. With
 2 images per GPU (and, in the keypoint head, RoIs of those 2 images) batch statistics are too noisy for
 BatchNorm, and a frozen affine would stay at its zero gamma forever; GroupNorm is batch-independent, trains
@@ -46,8 +55,7 @@ _DETECTORS: dict[str, type[GeneralizedRCNN]] = {
     "maskrcnn": MaskRCNN,
     "keypointrcnn": KeypointRCNN,
 }
-RES4_BLOCKS = {18: 2, 50: 6, 101: 23}  # residual blocks of res4 (torchvision's layer3)
-RES4_CHANNELS = {18: 256, 50: 1024, 101: 1024}
+RESNET_LAYERS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}  # residual blocks of res2-res5
 KEYPOINT_HEAD_CHANNELS = 512
 
 # The keypoint head is Sequential(conv, ReLU) x 8: entries 3, 7, 11, 15 are the ReLUs of convs 2, 4, 6, 8.
@@ -67,9 +75,29 @@ def res4_nonlocal(depth: int) -> str:
         >>> res4_nonlocal(50)
         'backbone.body.layer3.4'
     """
-    if depth not in RES4_BLOCKS:
-        raise ValueError(f"depth must be one of {sorted(RES4_BLOCKS)}; got {depth!r}")
-    return f"backbone.body.layer3.{RES4_BLOCKS[depth] - 2}"
+    if depth not in RESNET_LAYERS:
+        raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}; got {depth!r}")
+    return f"backbone.body.layer3.{RESNET_LAYERS[depth][2] - 2}"
+
+
+def gc_positions(depth: int) -> tuple[str, ...]:
+    """mmdetection's GCNet placement: inside every residual block of res3-res5 (``stages=(False, True, True,
+    True)``), after the last conv's norm (``after_conv3``: ``bn3`` of a bottleneck; ``bn2`` of ResNet-18's
+    basic blocks, which have no third conv).
+
+    Example:
+        >>> gc_positions(50)[:2], len(gc_positions(50))
+        (('backbone.body.layer2.0.bn3', 'backbone.body.layer2.1.bn3'), 13)
+    """
+    if depth not in RESNET_LAYERS:
+        raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}; got {depth!r}")
+    last_norm = "bn2" if depth == 18 else "bn3"
+    return tuple(
+        f"backbone.body.layer{stage}.{i}.{last_norm}"
+        for stage, blocks in enumerate(RESNET_LAYERS[depth], start=1)
+        if stage > 1
+        for i in range(blocks)
+    )
 
 
 class NonLocalRCNN(GeneralizedRCNN):
@@ -78,7 +106,8 @@ class NonLocalRCNN(GeneralizedRCNN):
     ::
 
         images ─ transform (normalise, resize short side min_size, max max_size, batch)
-          ─ backbone.body (ResNet, FrozenBN; [NL before the last res4 block]) ─ backbone.fpn
+          ─ backbone.body (ResNet, FrozenBN; [NL before the last res4 block] or [GC after bn3 in res3-res5])
+          ─ backbone.fpn
           ─ rpn ─ roi_heads: box head [+ mask head] [+ keypoint head (8 convs, [NL after convs 2, 4, 6, 8])]
 
     Inputs and outputs are torchvision's: a list of (3, H, W) images in [0, 1] (any sizes), plus targets
@@ -91,9 +120,12 @@ class NonLocalRCNN(GeneralizedRCNN):
         num_classes: detection classes *including background* (torchvision's convention: 91 for COCO's
             category ids 1..90, 2 for person keypoints).
         num_keypoints: keypoints per instance (keypoint R-CNN only).
-        nonlocal_after: dotted submodules to follow with a non-local block (see :func:`res4_nonlocal` and
-            :data:`KEYPOINT_HEAD_NONLOCAL`); ``()`` gives torchvision's network.
-        nonlocal_args: :class:`~nlzoo.layers.NonLocalBlock` arguments over :data:`DEFAULT_NONLOCAL_ARGS`.
+        nonlocal_after: dotted submodules to follow with a block (see :func:`res4_nonlocal`,
+            :data:`KEYPOINT_HEAD_NONLOCAL` and, for GCNet, :func:`gc_positions`); ``()`` gives torchvision's network.
+        nonlocal_block: the :mod:`nlzoo.layers.presets` member to insert: ``"nonlocal"`` (the paper's block) or
+            ``"gc"`` (GCNet's context block), ...
+        nonlocal_args: block arguments over the preset's (and, for ``"nonlocal"``, over
+            :data:`DEFAULT_NONLOCAL_ARGS`).
         backbone_norm: ``"frozen"`` (FrozenBatchNorm2d, for ImageNet or COCO weights) or ``"batch"`` (trainable
             BatchNorm2d, for a backbone trained from scratch).
         trainable_backbone_layers: ResNet stages that train, counted from res5 (torchvision's 0..5).
@@ -119,6 +151,7 @@ class NonLocalRCNN(GeneralizedRCNN):
         num_keypoints: int = 17,
         nonlocal_after: Sequence[str] = (),
         nonlocal_args: Mapping[str, Any] | None = None,
+        nonlocal_block: str = "nonlocal",
         backbone_norm: BackboneNorm = "frozen",
         trainable_backbone_layers: int = 3,
         frozen_bn_eps: float = 1e-5,
@@ -132,8 +165,8 @@ class NonLocalRCNN(GeneralizedRCNN):
     ) -> None:
         if kind not in _DETECTORS:
             raise ValueError(f"kind must be one of {sorted(_DETECTORS)}; got {kind!r}")
-        if depth not in RES4_BLOCKS:
-            raise ValueError(f"depth must be one of {sorted(RES4_BLOCKS)}; got {depth!r}")
+        if depth not in RESNET_LAYERS:
+            raise ValueError(f"depth must be one of {sorted(RESNET_LAYERS)}; got {depth!r}")
         if backbone_norm not in ("frozen", "batch"):
             raise ValueError(f"backbone_norm must be 'frozen' or 'batch'; got {backbone_norm!r}")
         if not isinstance(num_classes, int) or num_classes < 2:
@@ -166,14 +199,17 @@ class NonLocalRCNN(GeneralizedRCNN):
         self.kind, self.depth = kind, depth
         self.num_classes = num_classes
         self.num_keypoints = num_keypoints if kind == "keypointrcnn" else 0
-        self.nonlocal_after = tuple(nonlocal_after)
+        self.nonlocal_after, self.nonlocal_block = tuple(nonlocal_after), nonlocal_block
         if self.nonlocal_after:
+            modules = dict(self.named_modules())  # an unknown name is left to insert_nonlocal's error
             channels = {
-                n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else RES4_CHANNELS[depth]
+                n: KEYPOINT_HEAD_CHANNELS if n.startswith("roi_heads.") else _output_channels(modules[n], n)
                 for n in nonlocal_after
+                if n in modules
             }
-            args = {**DEFAULT_NONLOCAL_ARGS, **dict(nonlocal_args or {})}
-            insert_nonlocal(self, self.nonlocal_after, channels=channels, dims=2, **args)
+            defaults = DEFAULT_NONLOCAL_ARGS if nonlocal_block == "nonlocal" else {}
+            args = {**defaults, **dict(nonlocal_args or {})}
+            insert_nonlocal(self, self.nonlocal_after, block=nonlocal_block, channels=channels, dims=2, **args)
 
     # -- the zoo's model contract -------------------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -233,3 +269,12 @@ class NonLocalRCNN(GeneralizedRCNN):
             heads.mask_predictor(heads.mask_head(rois))
         if heads.has_keypoint():
             heads.keypoint_predictor(heads.keypoint_head(rois))
+
+
+def _output_channels(module: nn.Module, name: str) -> int:
+    """Channels of a backbone submodule's output: those of its last weighted layer (a residual block's last
+    norm, or the named norm itself; torchvision's FrozenBatchNorm2d records no ``num_features``)."""
+    weights = [m.weight for m in module.modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
+    if not weights:
+        raise ValueError(f"cannot tell the output channels of {name!r}: it has no weighted layer")
+    return int(weights[-1].shape[0])

@@ -147,8 +147,24 @@ def fold_batchnorm(model: nn.Module, example: Any) -> list[tuple[str, str]]:
         if isinstance(conv, nn.modules.conv._ConvTransposeNd) and conv.groups != 1:
             continue
         fold_conv_bn(conv, bn)
+        identity = _identity_keeping_hooks(bn)
         for name in [n for n, m in modules.items() if m is bn]:  # every name the BN is registered under
             parent_name, _, attr = name.rpartition(".")
-            setattr(modules[parent_name] if parent_name else model, attr, nn.Identity())
+            setattr(modules[parent_name] if parent_name else model, attr, identity)
         pairs.append((conv_name, bn_name))
     return pairs
+
+
+def _identity_keeping_hooks(bn: nn.Module) -> nn.Identity:
+    """The ``nn.Identity`` that replaces a folded BN, with the BN's forward hooks: a block inserted after the
+    BN by a hook (GCNet's after ``bn3``, :func:`~nlzoo.layers.insert_nonlocal`) must keep running."""
+    identity = nn.Identity()
+    for attr in (
+        "_forward_hooks",
+        "_forward_hooks_with_kwargs",
+        "_forward_hooks_always_called",
+        "_forward_pre_hooks",
+        "_forward_pre_hooks_with_kwargs",
+    ):
+        getattr(identity, attr).update(getattr(bn, attr, {}))
+    return identity

@@ -16,8 +16,9 @@ from torchvision.models import resnet18
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 import nlzoo
+from nlzoo.errors import UnknownNameError
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
-from nlzoo.models.detection import KEYPOINT_HEAD_NONLOCAL, NonLocalRCNN, res4_nonlocal
+from nlzoo.models.detection import KEYPOINT_HEAD_NONLOCAL, NonLocalRCNN, gc_positions, res4_nonlocal
 from nlzoo.zoo import hub, model_info
 from nlzoo.zoo.complexity import measure_complexity
 
@@ -85,14 +86,19 @@ def test_blocks_sit_where_the_paper_puts_them_and_plain_models_match_torchvision
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("name", "kind"), [("maskrcnn_r50_fpn_nl", "maskrcnn"), ("keypointrcnn_r50_fpn_nl_head_backbone", "keypointrcnn")]
+    ("name", "kind", "blocks"),
+    [
+        ("maskrcnn_r50_fpn_nl", "maskrcnn", 1),
+        ("keypointrcnn_r50_fpn_nl_head_backbone", "keypointrcnn", 5),
+        ("maskrcnn_r50_fpn_gc", "maskrcnn", 13),
+    ],
 )
 def test_coco_tag_predicts_exactly_what_torchvision_predicts(
-    fake_download: dict[str, Any], tmp_path: Path, name: str, kind: str
+    fake_download: dict[str, Any], tmp_path: Path, name: str, kind: str, blocks: int
 ) -> None:
     model = nlzoo.load(f"{name}.coco", cache_dir=tmp_path, **SMALL).eval()
     assert fake_download["weights_only"] is True and fake_download["check_hash"] is True
-    assert len(list(nonlocal_blocks(model))) == (1 if kind == "maskrcnn" else 5)
+    assert len(list(nonlocal_blocks(model))) == blocks
     reference = fake_download["references"][kind]
     images = [torch.rand(3, 70, 90), torch.rand(3, 64, 64)]
     with torch.no_grad():
@@ -104,6 +110,62 @@ def test_coco_tag_predicts_exactly_what_torchvision_predicts(
     cfg = model.nlzoo_config
     assert cfg.task == ("detection" if kind == "maskrcnn" else "keypoints") and cfg.pretrained_tag == "coco"
     assert cfg.label_names[1] == "person"
+
+
+def test_gc_blocks_sit_inside_every_res3_to_res5_block_after_the_last_norm() -> None:
+    for depth, last_norm, count in ((50, "bn3", 4 + 6 + 3), (101, "bn3", 4 + 23 + 3), (18, "bn2", 2 + 2 + 2)):
+        with torch.device("meta"):
+            model = nlzoo.load(f"maskrcnn_r{depth}_fpn_gc", pretrained=False)
+        found = dict(nonlocal_blocks(model))
+        assert list(found) == [f"{p}_nonlocal" for p in gc_positions(depth)] and len(found) == count
+        assert all(n.endswith(f".{last_norm}_nonlocal") for n in found)
+        block = found[f"backbone.body.layer4.0.{last_norm}_nonlocal"]
+        assert block.in_channels == (512 if depth == 18 else 2048) and (block.fusion, block.keys) == ("gc", "all")
+        transform = block.channel_add_conv  # mmcv's ContextBlock: conv C -> C/4, LayerNorm([C/4, 1, 1]), ReLU, conv
+        assert transform[0].out_channels == block.in_channels // 4
+        assert isinstance(transform[1], nn.LayerNorm) and transform[1].normalized_shape == (
+            block.in_channels // 4,
+            1,
+            1,
+        )
+        assert isinstance(transform[2], nn.ReLU) and transform[3].out_channels == block.in_channels
+        assert block.conv_phi.out_channels == 1 and block.conv_phi.bias is not None  # mmcv's conv_mask
+
+
+def test_a_gc_block_acts_on_the_residual_branch_before_the_identity_is_added() -> None:
+    model = NonLocalRCNN("maskrcnn", depth=18, nonlocal_after=gc_positions(18), nonlocal_block="gc").eval()
+    residual = model.backbone.body.layer2[0]
+    gc = residual.bn2_nonlocal
+    with torch.no_grad():
+        gc.channel_add_conv[3].weight.normal_()
+        gc.channel_add_conv[3].bias.normal_()
+        x = torch.randn(2, 64, 16, 16)
+        # .forward: bn2 without its hooks (the hook is what applies the GC block)
+        branch = residual.bn2.forward(residual.conv2(residual.relu(residual.bn1(residual.conv1(x)))))
+        expected = torch.relu(gc(branch) + residual.downsample(x))
+        torch.testing.assert_close(residual(x), expected)
+        assert not torch.allclose(gc(branch), branch)
+
+
+def test_new_gc_blocks_leave_the_detector_unchanged() -> None:
+    plain = NonLocalRCNN("maskrcnn", depth=18, **SMALL, rpn_post_nms_top_n_test=32).eval()
+    gc = NonLocalRCNN(
+        "maskrcnn", depth=18, nonlocal_after=gc_positions(18), nonlocal_block="gc", **SMALL, rpn_post_nms_top_n_test=32
+    ).eval()
+    with torch.no_grad():
+        for module in plain.backbone.body.modules():
+            if isinstance(module, FrozenBatchNorm2d):
+                module.running_var.uniform_(0.5, 1.5)
+                module.bias.normal_(0, 0.1)
+    missing, unexpected = gc.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all("_nonlocal." in k for k in missing)
+    images = [torch.rand(3, 70, 90), torch.rand(3, 64, 64)]
+    with torch.no_grad():
+        ours, theirs = gc(images), plain(images)
+    for mine, ref in zip(ours, theirs, strict=True):
+        assert len(ref["boxes"]) > 0
+        for key in ref:
+            assert torch.equal(mine[key], ref[key]), key
 
 
 def test_new_num_classes_reinitialises_box_and_mask_predictors(
@@ -158,5 +220,7 @@ def test_bad_arguments_say_what_is_allowed() -> None:
         NonLocalRCNN(depth=34)
     with pytest.raises(ValueError, match="counts the background"):
         NonLocalRCNN(num_classes=1)
+    with pytest.raises(UnknownNameError, match="layer2.0.bn3"):
+        NonLocalRCNN(depth=18, nonlocal_after=["backbone.body.layer2.0.bn3"], nonlocal_block="gc")  # r18: bn2
     with pytest.raises(TypeError, match="unexpected argument 'min_sizes'"):
         nlzoo.load("maskrcnn_r18_fpn", min_sizes=64, pretrained=False)

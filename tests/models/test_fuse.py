@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import nlzoo
-from nlzoo.layers import nonlocal_blocks
+from nlzoo.layers import insert_nonlocal, nonlocal_blocks
 from nlzoo.models import to_channels_last
 from nlzoo.models.fuse import find_conv_bn_pairs, fold_batchnorm
 
@@ -125,6 +125,30 @@ def test_a_bn_registered_under_two_names_is_removed_under_both() -> None:
     net = _trained_statistics(_Aliased())
     _assert_folds_exactly(net, torch.randn(2, 3, 6, 6))
     assert isinstance(net.bn, nn.Identity) and isinstance(net.alias, nn.Identity)
+
+
+def test_a_block_applied_after_a_folded_bn_keeps_running() -> None:
+    """GCNet's block after ``bn3`` runs as a hook of that BN; folding replaces the BN but not the block."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+    insert_nonlocal(net, ["1"], block="gc", dims=2)  # a Sequential entry: the block becomes "1_nonlocal"
+    residual = torchvision_basic_block()
+    insert_nonlocal(residual, ["bn2"], block="gc", dims=2)  # inside a block: a hook on bn2
+    for model in (net, residual):
+        for _, block in nonlocal_blocks(model):
+            nn.init.normal_(block.channel_add_conv[3].weight)
+        _trained_statistics(model)
+        x = torch.randn(2, 3 if model is net else 8, 12, 12)
+        with torch.no_grad():
+            before = model(x)
+            assert fold_batchnorm(model, x)
+            torch.testing.assert_close(model(x), before)
+    assert isinstance(residual.bn2, nn.Identity)
+
+
+def torchvision_basic_block() -> nn.Module:
+    from torchvision.models.resnet import BasicBlock
+
+    return BasicBlock(8, 8)
 
 
 def test_training_mode_is_refused_with_the_fix() -> None:

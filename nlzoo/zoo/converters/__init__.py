@@ -1,4 +1,4 @@
-"""Converters from the authors' and peers' checkpoints (PySlowFast, Caffe2, mmaction2, pytorchvideo)."""
+"""Converters from the authors' and peers' checkpoints (PySlowFast, Caffe2, mmaction2, pytorchvideo, mmdetection)."""
 
 from .api import SOURCES, convert_checkpoint, detect_format, get_format
 from .base import ConversionError, SourceFormat

@@ -17,11 +17,12 @@ from ..weights import load_weights
 from .base import ConversionError, SourceFormat, fit_to_model
 from .caffe2 import CAFFE2
 from .mmaction2 import MMACTION2
+from .mmdetection import MMDETECTION
 from .pyslowfast import PYSLOWFAST
 from .pytorchvideo import PYTORCHVIDEO
 from .reading import RawCheckpoint, read_checkpoint, sha256_file, weight_tables
 
-SOURCES: dict[str, SourceFormat] = {f.name: f for f in (PYSLOWFAST, CAFFE2, MMACTION2, PYTORCHVIDEO)}
+SOURCES: dict[str, SourceFormat] = {f.name: f for f in (PYSLOWFAST, CAFFE2, MMACTION2, PYTORCHVIDEO, MMDETECTION)}
 
 Progress = Callable[[str], None]
 
@@ -35,7 +36,7 @@ def convert_checkpoint(
     progress: Progress | None = None,
     **model_args: Any,
 ) -> Path:
-    """Convert a PySlowFast / Caffe2 / mmaction2 / pytorchvideo checkpoint into an nlzoo model folder.
+    """Convert a PySlowFast / Caffe2 / mmaction2 / pytorchvideo / mmdetection checkpoint into an nlzoo model folder.
 
     Every weight of the file must find its place and every parameter and buffer of the model must be
     filled (a few, listed per format, are exactly zero by construction); anything else is an error that
@@ -44,8 +45,8 @@ def convert_checkpoint(
     reported metrics and labels.
 
     Args:
-        source: ``"pyslowfast"``, ``"caffe2"``, ``"mmaction2"`` or ``"pytorchvideo"``; ``None`` detects it from
-            the file's content (the detected format is reported through ``progress`` and recorded).
+        source: ``"pyslowfast"``, ``"caffe2"``, ``"mmaction2"``, ``"pytorchvideo"`` or ``"mmdetection"``; ``None``
+            detects it from the file's content (the detected format is reported through ``progress`` and recorded).
         model: a registered architecture (``"i3d_r50_nl"``) or, for a published checkpoint, its registry
             tag (``"i3d_r50_nl.kinetics400"``), which carries the exact architecture settings. A bare
             architecture given a published file under its original name picks that file's tag.
@@ -110,8 +111,12 @@ def convert_checkpoint(
     if derived:
         report(f"{why}: {len(derived)} entries derived")
         mapped = {**mapped, **derived}
+    adapted = ""
+    if fmt.adapt is not None:
+        mapped, adapted = fmt.adapt(mapped, raw.payload)
+        report(adapted)
     args, evidence = _resolve_model_args(fmt, tag, mapped, raw.payload, model_args)
-    num_classes = int(mapped["fc.weight"].shape[0]) if "fc.weight" in mapped else 0
+    num_classes = int(mapped[fmt.classifier].shape[0]) if fmt.classifier in mapped else 0
     if tag is not None and num_classes != tag.num_classes:
         raise ConversionError(
             f"the checkpoint has {num_classes} classes but {entry.name}.{tag.tag} has {tag.num_classes}; "
@@ -125,6 +130,8 @@ def convert_checkpoint(
     net.nlzoo_config.provenance["conversion"].update(detected=source is None, settings_from_file=evidence)
     if derived:
         net.nlzoo_config.provenance["conversion"]["derived"] = why
+    if adapted:
+        net.nlzoo_config.provenance["conversion"]["adapted"] = adapted
     report(f"writing {output_dir}")
     return save_pretrained(net, output_dir)
 
@@ -227,7 +234,10 @@ def _resolve_model_args(
 
 
 def _instantiation_from_keys(mapped: Mapping[str, Any]) -> dict[str, Any]:
-    """Pairwise functions the keys prove: no theta means the plain Gaussian; a projection, concatenation."""
+    """Pairwise functions the keys prove: GCNet's transform, its query-independent context; a projection,
+    concatenation; no theta, the plain Gaussian."""
+    if any("_nonlocal.channel_add_conv." in k or "_nonlocal.channel_mul_conv." in k for k in mapped):
+        return {"instantiation": "context"}
     if any("_nonlocal.pairwise." in k for k in mapped):
         return {"instantiation": "concatenation"}
     if not any("_nonlocal.conv_theta." in k for k in mapped):

@@ -38,7 +38,7 @@ _SHOW = 12
 
 @dataclass(frozen=True)
 class SourceFormat:
-    """How one framework names and stores the weights of the paper's ResNet-3D.
+    """How one framework names and stores the weights of one architecture family (the paper's ResNet-3D; Mask R-CNN).
 
     Args:
         name: the ``--source`` name.
@@ -64,6 +64,9 @@ class SourceFormat:
         read_settings: optional reader of settings recorded in the file itself (PySlowFast's ``cfg``,
             mmengine's ``meta``): returns the non-local arguments and, for the record, ``{field: value}`` of
             the fields that decided them.
+        adapt: optional rewrite of the mapped weights given the whole file, returning them and a sentence
+            saying what changed (mmdetection's class rows, background last, moved to torchvision's COCO ids).
+        classifier: the nlzoo key whose first dimension is the number of classes.
     """
 
     name: str
@@ -82,6 +85,8 @@ class SourceFormat:
     nonlocal_choices: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     read_settings: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]] | None = None
     derive: Callable[[Mapping[str, Any]], tuple[dict[str, Any], str]] | None = None
+    adapt: Callable[[Mapping[str, Any], Any], tuple[dict[str, Any], str]] | None = None
+    classifier: str = "fc.weight"
 
     def target_key(self, key: str) -> str | None:
         """The nlzoo key for a source key, or ``None`` when no rule matches."""
@@ -117,7 +122,7 @@ class SourceFormat:
             raise ConversionError(
                 f"{len(unconsumed)} {self.name} entries are not weights nlzoo knows how to place: "
                 f"{_listing(unconsumed)}\nThe checkpoint holds layers this architecture family does not have "
-                "(or is not a C2D/I3D ResNet); nothing was written."
+                "(or is not an architecture this format's converter knows); nothing was written."
             )
         return mapped
 
