@@ -298,17 +298,20 @@ def verify(candidate: Candidate, folder: Path, download: Path) -> str:
     load_weights(registered, tensors, source=f"{name} (converted)")  # strict: what loading the release does
     clip = tiny_input(cfg.data_config)
     with torch.no_grad():
-        logits, again = converted(clip), registered.eval()(clip)
-    if tuple(logits.shape) != (1, tag.num_classes) or not torch.isfinite(logits).all():
+        (logits, compared), (_, again) = probe(converted, clip), probe(registered.eval(), clip)
+    if logits.shape[-1] != tag.num_classes or not torch.isfinite(compared).all():
         raise ConversionError(f"{name}: the converted network gives {tuple(logits.shape)} logits, not all finite")
-    gap = float((logits - again).abs().max())
+    gap = float((compared - again).abs().max())
     if gap > PARITY_TOLERANCE:
         raise ConversionError(
             f"{name}: the tag's registry settings (model_args {dict(tag.model_args)}) build a network whose logits "
             f"differ from the converted folder's (model_args {cfg.model_args}) by {gap:.2g}; fix the tag"
         )
     shape = "x".join(map(str, clip.shape))
-    checks = [f"strict keys; a {shape} clip gives {tag.num_classes} finite logits, the same from the registry's build"]
+    what = "clip" if clip.dim() == 5 else "image"
+    checks = [
+        f"strict keys; a {shape} {what} gives {tag.num_classes} finite logits, the same from the registry's build"
+    ]
     reference = REFERENCES.get(str(tag.origin_format))
     if reference is not None:
         want = reference(entry.name, download, clip)
@@ -328,6 +331,20 @@ def tiny_input(data: DataConfig) -> torch.Tensor:
     side = min(TINY_SIDE, *data.crop_size)
     shape = (1, 3, data.num_frames, side, side) if data.num_frames else (1, 3, side, side)
     return torch.randn(shape, generator=torch.Generator().manual_seed(0))
+
+
+def probe(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(class scores, everything compared)`` of ``model`` on ``x``: a classifier's logits, twice; for a
+    detector (whose forward resizes, proposes and filters), its box classifier's scores on fixed RoI features,
+    and those scores together with its FPN features, which every backbone and non-local setting shapes."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None:
+        logits = model(x)
+        return logits, logits
+    rois = torch.randn(2, model.backbone.out_channels, 7, 7, generator=torch.Generator().manual_seed(1))
+    scores, _ = heads.box_predictor(heads.box_head(rois.to(x.device)))
+    features = [f.flatten() for f in model.forward_features(x).values()]
+    return scores, torch.cat([*features, scores.flatten()])
 
 
 def pytorchvideo_logits(arch: str, checkpoint: Path, clip: torch.Tensor) -> torch.Tensor:
