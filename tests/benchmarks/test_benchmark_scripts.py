@@ -91,3 +91,28 @@ def test_demo_seeds_reports_every_model_and_resumes_from_its_log(tmp_path: Path)
     again = run_quick("demo_seeds.py", *models, "--json", "--resume", str(log))
     assert "seed 0: " not in again.stderr  # nothing trained again
     assert json.loads(again.stdout)["runs"] == report["runs"]
+
+
+def test_detection_seeds_reports_both_models_for_every_seed_and_resumes(tmp_path: Path) -> None:
+    first = run_quick("detection_seeds.py", "--seeds", "0", "--json")
+    report = json.loads(first.stdout)
+    assert [(r["seed"], r["model"]) for r in report["runs"]] == [(0, "maskrcnn_r18_fpn_nl"), (0, "maskrcnn_r18_fpn")]
+    assert report["summary"]["maskrcnn_r18_fpn_nl"]["nonlocal_blocks"] == 1
+    assert report["summary"]["maskrcnn_r18_fpn"]["nonlocal_blocks"] == 0
+    assert report["summary"]["maskrcnn_r18_fpn"]["gap"]["box AP"]["mean"] == 0.0
+    for run in report["runs"]:
+        assert set(run["ap"]) == {"box AP", "mask AP"} and all(0.0 <= v <= 100.0 for v in run["ap"].values())
+        assert run["train_s"] > 0 and run["eval_s"] > 0 and run["steps"] == 1
+
+    # Seed 0 comes from the log; only seed 1 trains, and the table holds both models with a value per seed.
+    log = tmp_path / "first.log"
+    log.write_text(first.stderr)
+    again = run_quick("detection_seeds.py", "--seeds", "0", "1", "--resume", str(log))
+    assert "seed 0: " not in again.stderr and again.stderr.count("seed 1: ") == 2
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in again.stdout.splitlines() if line.startswith("| `")}
+    assert set(rows) == {"| `maskrcnn_r18_fpn_nl`", "| `maskrcnn_r18_fpn`"}
+    header = next(line for line in again.stdout.splitlines() if line.startswith("| model"))
+    assert "box AP" in header and "mask AP" in header
+    for cells in rows.values():
+        per_seed = [cells[i] for i, name in enumerate(header.split(" | ")) if name == "per seed"]
+        assert len(per_seed) == 2 and all(len(values.split(" / ")) == 2 for values in per_seed)
