@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ["model", "blocks", "params"]
     for name in names:
         header += [f"{name} (mean ± std)", "per seed", f"gap to {baseline}"]
-    header.append("train s (mean ± std)")
+    header += ["train s (mean ± std)", "train s per seed"]
     rows = []
     for model, s in summary.items():
         row = [f"`{model}`", str(s["nonlocal_blocks"]), f"{s['params'] / 1e6:.2f} M"]
@@ -200,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
                 common.per_seed(runs, model, lambda r, name=name: r["ap"][name]),
                 f"{gap['mean']:+.1f} ± {gap['std']:.1f}",
             ]
-        row.append(f"{s['train_s']['mean']:.0f} ± {s['train_s']['std']:.0f}")
+        row += [
+            f"{s['train_s']['mean']:.0f} ± {s['train_s']['std']:.0f}",
+            common.per_seed(runs, model, lambda r: r["train_s"], "{:.0f}"),
+        ]
         rows.append(row)
     print(common.markdown_table(header, rows))
     return 0
