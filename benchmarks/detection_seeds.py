@@ -13,7 +13,7 @@ The benchmark's size (``FULL``) differs from the recipe only in its length and i
 instead of 300 (the recipe's warm-up and step milestones scaled alike, 15 and 60 / 81) and 64 val images
 instead of 16 (a less noisy AP; still few, so read the per-seed values). That keeps the 6 runs within about
 25 minutes on 2 CPU cores: a step of 4 images took 2.7-3.7 CPU-seconds on one thread of the 2-core Xeon build
-machine. ``--steps 300`` trains the recipe's full length (about 2-3 times longer).
+machine. ``--steps 300`` trains the recipe's full length (3.3 times the training time).
 
     python benchmarks/detection_seeds.py [--seeds 0 1 2] [--targets masks|keypoints] [--models M ...]
                                          [--baseline M] [--steps N] [--out DIR] [--resume LOG ...] [--json]
