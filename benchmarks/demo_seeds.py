@@ -15,7 +15,8 @@ baseline and of its training time. This is where the README's demo numbers come 
 Every finished run is printed to stderr as one ``seed S: {json}`` line; ``--resume`` reads such lines from
 earlier, interrupted or split invocations (same settings) and trains only the runs they lack.
 
-``--quick`` runs the demo's seconds-long smoke settings on one seed (checks the script, measures nothing).
+``--quick`` runs the demo's seconds-long smoke settings, on seed 0 unless ``--seeds`` says otherwise (checks the
+script, measures nothing).
 """
 
 from __future__ import annotations
@@ -23,60 +24,30 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+import seeds as common
 import torch
 
 from nlzoo.cli.demo import QUICK, DemoSettings, train_and_test
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _logged_runs(log: Path) -> list[dict[str, Any]]:
-    """The runs an earlier invocation printed to stderr (``seed S: {json}`` lines)."""
-    runs = []
-    for line in log.read_text().splitlines():
-        if line.startswith("seed ") and ": {" in line:
-            runs.append(json.loads(line.split(": ", 1)[1]))
-    return runs
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    common.add_arguments(parser)
     parser.add_argument("--models", nargs="+", help="registry names to train (default: the demo's pair)")
     parser.add_argument("--baseline", help="model the gaps are taken against (default: the demo's baseline)")
     parser.add_argument("--precision", help="Lightning precision, e.g. bf16-mixed (default: the demo's, 32-true)")
     parser.add_argument("--epochs", type=int, help="override the demo's epochs (say so when reporting)")
-    parser.add_argument("--out", type=Path, help="keep data, logs and models here (default: a temporary folder)")
-    parser.add_argument("--resume", type=Path, nargs="+", default=[], help="stderr logs of earlier runs to reuse")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON only")
-    parser.add_argument("--quick", action="store_true", help="smoke settings, first seed only")
     args = parser.parse_args(argv)
     settings = QUICK if args.quick else DemoSettings()
     if args.epochs is not None:
         settings = dataclasses.replace(settings, epochs=args.epochs)
     if args.precision is not None:
         settings = dataclasses.replace(settings, precision=args.precision)
-    seeds = args.seeds[:1] if args.quick else args.seeds
+    seeds = common.chosen_seeds(args)
     models = args.models or [settings.nonlocal_model, settings.baseline_model]
     baseline = args.baseline or settings.baseline_model
     if baseline not in models:
@@ -84,52 +55,42 @@ def main(argv: list[str] | None = None) -> int:
 
     from nlzoo.data import ensure_synthetic_videos
 
-    done = {(r["seed"], r["model"]): r for log in args.resume for r in _logged_runs(log)}
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        root = args.out or Path(scratch)
-        for seed in seeds:
-            out = root / f"seed{seed}"
-            if all((seed, model) in done for model in models):
-                runs += [done[seed, model] for model in models]
-                continue
-            ensure_synthetic_videos(out / "data", settings.data_module(out / "data", seed=seed).spec)
-            for model in models:
-                if (seed, model) in done:
-                    runs.append(done[seed, model])
-                    continue
-                arm = train_and_test(model, settings, out, seed=seed, data_seed=seed, progress=False)
-                runs.append(
-                    {
-                        "seed": seed,
-                        "model": model,
-                        "top1": arm.test_top1,
-                        "train_s": arm.train_seconds,
-                        "params": arm.params,
-                        "nonlocal_blocks": arm.nonlocal_blocks,
-                    }
-                )
-                print(f"seed {seed}: {json.dumps(runs[-1])}", file=sys.stderr, flush=True)
+    def prepare(root: Path, seed: int) -> None:
+        out = root / f"seed{seed}"
+        ensure_synthetic_videos(out / "data", settings.data_module(out / "data", seed=seed).spec)
+
+    def train(root: Path, seed: int, model: str) -> dict[str, Any]:
+        arm = train_and_test(model, settings, root / f"seed{seed}", seed=seed, data_seed=seed, progress=False)
+        return {
+            "top1": arm.test_top1,
+            "train_s": arm.train_seconds,
+            "params": arm.params,
+            "nonlocal_blocks": arm.nonlocal_blocks,
+        }
+
+    with common.output_root(args.out) as root:
+        runs = common.run_all(
+            seeds,
+            models,
+            lambda seed, model: train(root, seed, model),
+            resume=args.resume,
+            prepare=lambda seed: prepare(root, seed),
+        )
 
     top1 = {(r["seed"], r["model"]): r["top1"] for r in runs}
     summary = {}
     for model in models:
         mine = [r for r in runs if r["model"] == model]
         summary[model] = {
-            "top1": _summary([r["top1"] for r in mine]),
-            "gap": _summary([r["top1"] - top1[r["seed"], baseline] for r in mine]),
-            "train_s": _summary([r["train_s"] for r in mine]),
+            "top1": common.summary([r["top1"] for r in mine]),
+            "gap": common.summary([r["top1"] - top1[r["seed"], baseline] for r in mine]),
+            "train_s": common.summary([r["train_s"] for r in mine]),
             "params": mine[0]["params"],
             "nonlocal_blocks": mine[0]["nonlocal_blocks"],
         }
     report = {
         "settings": dataclasses.asdict(settings),
-        "environment": {
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-            "cpu": _cpu_name(),
-            "load_average": os.getloadavg(),
-        },
+        "environment": common.environment(),
         "baseline": baseline,
         "runs": runs,
         "summary": summary,
@@ -141,15 +102,20 @@ def main(argv: list[str] | None = None) -> int:
         f"demo comparison over seeds {seeds} ({settings.epochs} epochs, {settings.num_test} test videos each, "
         f"precision {settings.precision}, {report['environment']['cpu']}, {torch.get_num_threads()} threads)"
     )
-    print("| model | blocks | params | test top-1 (mean ± std) | per seed | gap to " + baseline + " | train s |")
-    print("|---|---|---|---|---|---|---|")
-    for model, s in summary.items():
-        per_seed = " / ".join(f"{100 * top1[seed, model]:.1f}" for seed in seeds)
-        print(
-            f"| `{model}` | {s['nonlocal_blocks']} | {s['params'] / 1e6:.2f} M | "
-            f"{100 * s['top1']['mean']:.1f} ± {100 * s['top1']['std']:.1f}% | {per_seed} | "
-            f"{100 * s['gap']['mean']:+.1f} ± {100 * s['gap']['std']:.1f} | {s['train_s']['mean']:.0f} |"
-        )
+    header = ["model", "blocks", "params", "test top-1 (mean ± std)", "per seed", f"gap to {baseline}", "train s"]
+    rows = [
+        [
+            f"`{model}`",
+            str(s["nonlocal_blocks"]),
+            f"{s['params'] / 1e6:.2f} M",
+            f"{100 * s['top1']['mean']:.1f} ± {100 * s['top1']['std']:.1f}%",
+            " / ".join(f"{100 * top1[seed, model]:.1f}" for seed in seeds),
+            f"{100 * s['gap']['mean']:+.1f} ± {100 * s['gap']['std']:.1f}",
+            f"{s['train_s']['mean']:.0f}",
+        ]
+        for model, s in summary.items()
+    ]
+    print(common.markdown_table(header, rows))
     return 0
 
 

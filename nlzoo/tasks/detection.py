@@ -69,7 +69,11 @@ class UniqueImageMeanAveragePrecision(MeanAveragePrecision):
 
 
 def resolve_coco_backend(requested: Backend) -> str:
-    """``auto``: faster-coco-eval when it is installed (same numbers, several times faster), else pycocotools."""
+    """``auto``: faster-coco-eval when it is installed, else pycocotools.
+
+    Both give the same box and mask AP; faster-coco-eval 1.8 computed them 1.3-1.8x faster than pycocotools on
+    64 synthetic val images (0.40 vs 0.51 s with 1,280 detections, 0.18 vs 0.32 s with 173), one CPU thread.
+    """
     if requested != "auto":
         return requested
     return "faster_coco_eval" if importlib.util.find_spec("faster_coco_eval") else "pycocotools"

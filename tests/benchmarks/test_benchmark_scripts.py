@@ -91,3 +91,31 @@ def test_demo_seeds_reports_every_model_and_resumes_from_its_log(tmp_path: Path)
     again = run_quick("demo_seeds.py", *models, "--json", "--resume", str(log))
     assert "seed 0: " not in again.stderr  # nothing trained again
     assert json.loads(again.stdout)["runs"] == report["runs"]
+
+
+def test_detection_seeds_reports_both_models_for_every_seed_and_resumes(tmp_path: Path) -> None:
+    first = run_quick("detection_seeds.py", "--seeds", "0", "--json")
+    report = json.loads(first.stdout)
+    assert [(r["seed"], r["model"]) for r in report["runs"]] == [(0, "maskrcnn_r18_fpn_nl"), (0, "maskrcnn_r18_fpn")]
+    assert report["summary"]["maskrcnn_r18_fpn_nl"]["nonlocal_blocks"] == 1
+    assert report["summary"]["maskrcnn_r18_fpn"]["nonlocal_blocks"] == 0
+    assert report["summary"]["maskrcnn_r18_fpn"]["gap"]["box AP"]["mean"] == 0.0
+    for run in report["runs"]:
+        assert set(run["ap"]) == {"box AP", "mask AP"} and all(0.0 <= v <= 100.0 for v in run["ap"].values())
+        assert run["train_s"] > 0 and run["eval_s"] > 0 and run["steps"] == 1
+
+    # Resumed from a log of seed 0 and of seed 1's non-local run (seed 0's, relabelled, to save a training): only
+    # seed 1's baseline trains, and the table holds both models with one value per seed.
+    lines = [line for line in first.stderr.splitlines() if line.startswith("seed 0: ")]
+    log = tmp_path / "first.log"
+    log.write_text("\n".join([*lines, lines[0].replace("seed 0: ", "seed 1: ").replace('"seed": 0', '"seed": 1')]))
+    again = run_quick("detection_seeds.py", "--seeds", "0", "1", "--resume", str(log))
+    trained = [line for line in again.stderr.splitlines() if line.startswith("seed ")]
+    assert len(trained) == 1 and trained[0].startswith('seed 1: {"seed": 1, "model": "maskrcnn_r18_fpn",')
+    rows = {line.split(" | ")[0]: line.split(" | ") for line in again.stdout.splitlines() if line.startswith("| `")}
+    assert set(rows) == {"| `maskrcnn_r18_fpn_nl`", "| `maskrcnn_r18_fpn`"}
+    header = next(line for line in again.stdout.splitlines() if line.startswith("| model")).split(" | ")
+    assert "box AP (mean ± std)" in header and "mask AP (mean ± std)" in header
+    for cells in rows.values():
+        per_seed = [cells[i] for i, name in enumerate(header) if name == "per seed"]
+        assert len(per_seed) == 2 and all(len(values.split(" / ")) == 2 for values in per_seed)

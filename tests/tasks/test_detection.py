@@ -9,6 +9,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+import nlzoo
+from nlzoo.cli import main
 from nlzoo.data.synthetic_detection import SyntheticDetectionDataModule
 from nlzoo.tasks.detection import Detector, UniqueImageMeanAveragePrecision
 
@@ -131,3 +133,17 @@ def test_data_with_more_classes_than_the_model_is_one_clear_error(tmp_path: Path
         task.setup("fit")
     with pytest.raises(ValueError, match="2 label names for 3 classes"):
         Detector("fasterrcnn_r18_fpn", pretrained=False, num_classes=3, label_names=["a", "b"], model_args=TINY)
+
+
+def test_a_fit_checkpoint_exports_as_a_model_folder(tmp_path: Path) -> None:
+    """``nlzoo export`` (and predict-image's .ckpt path) accept the Detector: it is one of nlzoo's tasks."""
+    names = ["__background__", "circle", "square", "triangle", "person"]
+    task = Detector("maskrcnn_r18_fpn_nl", pretrained=False, num_classes=5, label_names=names, model_args=TINY)
+    hparams = {**task.hparams, "_class_path": "nlzoo.tasks.detection.Detector"}  # as `nlzoo fit` stores it
+    state = {"state_dict": task.state_dict(), "hyper_parameters": hparams, "pytorch-lightning_version": pl.__version__}
+    torch.save(state, tmp_path / "last.ckpt")
+    assert main(["export", str(tmp_path / "last.ckpt"), str(tmp_path / "folder")]) == 0
+    model = nlzoo.load(str(tmp_path / "folder"))
+    assert model.nlzoo_config.label_names == names and model.num_classes == 5
+    loaded, trained = model.state_dict(), task.model.state_dict()
+    assert loaded.keys() == trained.keys() and all(torch.equal(loaded[k], trained[k]) for k in trained)
