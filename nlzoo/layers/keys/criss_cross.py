@@ -5,7 +5,8 @@ time line), with one softmax over all of them.
 Semantics as mmcv's ``CrissCrossAttention`` (``mmcv/ops/cc_attention.py``): the logits along the column carry
 ``-inf`` on the query's own position so that it counts once, and the softmax runs over the concatenation of the
 column and row logits; mmsegmentation's CCHead applies the module ``recurrence=2`` times (shared weights), which
-gives every position a path to every other.
+gives every position a path to every other in 2D. In 3D one pass covers the query's three lines, so two
+passes reach only positions that differ from it in at most two of (t, h, w); three passes reach all.
 """
 
 from __future__ import annotations
