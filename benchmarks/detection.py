@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import time
 
 import torch
-from timing import sync
+from timing import peak_rss, reset_peak_rss, sync
 
 import nlzoo
 from nlzoo.zoo.complexity import measure_complexity
@@ -53,9 +52,9 @@ def peak_memory(name: str, size: int, device: str) -> int:
             model(x)
             torch.cuda.synchronize()
             return torch.cuda.max_memory_allocated() - base
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the first forward: RSS never shrinks
+        base = reset_peak_rss()
         model(x)
-        return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, 0)
+        return max(peak_rss() - base, 0)
 
 
 def isolated_peak(name: str, args: argparse.Namespace) -> int:

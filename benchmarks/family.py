@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from timing import peak_rss, reset_peak_rss
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' reference formulas
@@ -81,9 +81,9 @@ def _setup(case: Case, preset: str, impl: str):
 
 def measure_memory(case: Case, preset: str, impl: str) -> dict:
     _, step = _setup(case, preset, impl)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = reset_peak_rss()
     step()
-    return {"peak_bytes": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, 0)}
+    return {"peak_bytes": max(peak_rss() - base, 0)}
 
 
 def measure_time(case: Case, preset: str, repeats: int) -> dict:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from timing import sync
+from timing import peak_rss, reset_peak_rss, sync
 
 from nlzoo.layers import NonLocalBlock
 from nlzoo.layers.pairwise import PairwiseFunction
@@ -155,9 +154,9 @@ def measure_memory(case: Case, instantiation: str, impl: str, device: str, dtype
         step()
         sync(device)
         return {"peak_bytes": torch.cuda.max_memory_allocated() - base}
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    base = reset_peak_rss()
     step()
-    return {"peak_bytes": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base, 0)}
+    return {"peak_bytes": max(peak_rss() - base, 0)}
 
 
 def measure_time(
