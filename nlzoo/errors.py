@@ -75,6 +75,10 @@ class HubAuthError(HubError):
     """An upload needs a token and none (or an invalid one) is configured."""
 
 
+class TrainingDivergedError(NlzooError, FloatingPointError):
+    """The training loss became NaN or infinite (the message names the step and the settings to change)."""
+
+
 class DataError(NlzooError, OSError):
     """An input file (video, image, annotation, list file) that cannot be used."""
 

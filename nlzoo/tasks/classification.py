@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..models.memory_format import has_3d_convs, to_channels_last
 from ..zoo import DataConfig, load
 from .model_config import record_data_config, restore_data_config, save_data_config
-from .optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler, param_groups
+from .optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler, ensure_finite_loss, param_groups
 from .rng_state import capture_rng_state, restore_rng_state
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class ClassificationTask(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         x, y = self.mix_batch(batch[self.input_key], batch["label"])
         logits = self(x)
-        loss = self.loss(logits, y)
+        loss = ensure_finite_loss(self.loss(logits, y), self)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(x))
         if self.train_top1 is not None and not y.is_floating_point():
             self.train_top1(logits.detach(), y)

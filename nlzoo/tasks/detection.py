@@ -28,7 +28,7 @@ from ..models.skeleton import Skeleton, default_skeleton
 from ..zoo import load
 from .metrics.oks import CocoKeypointAP
 from .model_config import record_data_config, restore_data_config, save_data_config
-from .optim import build_optimizer, build_scheduler, param_groups
+from .optim import build_optimizer, build_scheduler, ensure_finite_loss, param_groups
 
 log = logging.getLogger("nlzoo")
 
@@ -202,7 +202,7 @@ class Detector(pl.LightningModule):
     def training_step(self, batch: tuple[Images, Targets], batch_idx: int) -> torch.Tensor:
         images, targets = batch
         losses = self.model(images, targets)
-        loss = sum(losses.values())
+        loss = ensure_finite_loss(sum(losses.values()), self)
         size = len(images)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, on_step=True, on_epoch=True, batch_size=size)

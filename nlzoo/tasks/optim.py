@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainingDivergedError
 
 OptimizerName = Literal["sgd", "adamw"]
 ScheduleName = Literal["cosine", "step", "constant"]
@@ -108,3 +108,21 @@ def build_scheduler(optimizer: torch.optim.Optimizer, **schedule: Any) -> torch.
     lr_factor(0, **schedule)  # validates the names before training starts
     factor: Callable[[int], float] = lambda step: lr_factor(step, **schedule)  # noqa: E731
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def ensure_finite_loss(loss: torch.Tensor, task: Any) -> torch.Tensor:
+    """``loss`` unchanged, or :class:`TrainingDivergedError` if it is NaN or infinite.
+
+    Training on would only spread NaNs through the weights and end, exit code 0, with a model that predicts
+    nothing (torchvision's detection reference stops likewise). ``task`` is the LightningModule: its step and
+    current learning rate go into the message. Costs one device sync per step.
+    """
+    if bool(torch.isfinite(loss.detach()).all()):
+        return loss
+    trainer = task.trainer
+    lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else float("nan")
+    raise TrainingDivergedError(
+        f"training diverged: the loss is {loss.detach().float().sum().item()} at step {task.global_step} "
+        f"(learning rate {lr:.3g}); lower the learning rate (model.lr) or clip gradients "
+        f"(trainer.gradient_clip_val, e.g. 10) and train again"
+    )

@@ -21,6 +21,7 @@ from ..zoo import load
 from .metrics.oks import CocoKeypointAP
 from .metrics.pck import HeatmapPCK
 from .model_config import record_data_config, restore_data_config, save_data_config
+from .optim import ensure_finite_loss
 
 
 def joints_mse_loss(heatmaps: torch.Tensor, target: torch.Tensor, target_weight: torch.Tensor) -> torch.Tensor:
@@ -126,7 +127,7 @@ class PoseEstimator(pl.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         heatmaps = self.model(batch["image"])
-        loss = joints_mse_loss(heatmaps, batch["target"], batch["target_weight"])
+        loss = ensure_finite_loss(joints_mse_loss(heatmaps, batch["target"], batch["target_weight"]), self)
         self.train_pck(heatmaps.detach(), batch["target"], batch["target_weight"])
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         self.log("train/pck", self.train_pck, on_step=True, on_epoch=True, prog_bar=True)
@@ -163,7 +164,7 @@ class PoseEstimator(pl.LightningModule):
     def _evaluate(self, batch: dict[str, torch.Tensor], metric: CocoKeypointAP, stage: str) -> None:
         heatmaps = self.model(batch["image"])
         if batch["target_weight"].any():  # ground-truth boxes; detection boxes have no targets
-            loss = joints_mse_loss(heatmaps, batch["target"], batch["target_weight"])
+            loss = ensure_finite_loss(joints_mse_loss(heatmaps, batch["target"], batch["target_weight"]), self)
             self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True)
         keypoints = self.predict_keypoints(batch, heatmaps=heatmaps)
         metric.update(keypoints, batch["image_id"], batch["score"], areas=batch["area"], indices=batch["index"])

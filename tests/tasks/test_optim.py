@@ -3,10 +3,16 @@ from __future__ import annotations
 import math
 
 import pytest
+import pytorch_lightning as pl
 import torch
+from torch.utils.data import DataLoader
 
+from nlzoo.errors import TrainingDivergedError
+from nlzoo.tasks import ImageClassifier
 from nlzoo.tasks.optim import build_optimizer, build_scheduler, lr_factor, param_groups
 from nlzoo.zoo import load
+
+from .tiny import trainer_args as trainer_args_for_tests
 
 
 def test_no_decay_on_norm_layers_and_biases() -> None:
@@ -65,3 +71,36 @@ def test_unknown_names_are_errors() -> None:
     optimizer = build_optimizer([{"params": [weight]}], name="sgd", lr=0.1)
     with pytest.raises(ValueError, match="unknown schedule 'poly'"):
         build_scheduler(optimizer, total_steps=10, schedule="poly")
+
+
+class _TinyNet(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.num_classes = 3
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).mean((2, 3)))
+
+
+def _fit(lr: float, **trainer_args: object) -> ImageClassifier:
+    """Train a tiny classifier 6 steps on inputs of magnitude 1e18, which make plain SGD at lr 1 overflow."""
+    torch.manual_seed(0)
+    images = torch.randn(12, 3, 8, 8) * 1e18
+    batches = [{"image": images[i : i + 2], "label": torch.arange(i, i + 2) % 3} for i in range(0, 12, 2)]
+    task = ImageClassifier(_TinyNet(), num_classes=3, lr=lr, weight_decay=0.0)
+    pl.Trainer(**trainer_args_for_tests(max_steps=6, **trainer_args)).fit(
+        task, train_dataloaders=DataLoader(batches, batch_size=None)
+    )
+    return task
+
+
+def test_a_diverging_loss_stops_training_with_advice_that_works() -> None:
+    with pytest.raises(
+        TrainingDivergedError, match=r"loss is nan at step \d+ \(learning rate [\d.]+\); lower the learning rate"
+    ):
+        _fit(lr=1.0)
+    for task in (_fit(lr=1e-30), _fit(lr=1.0, gradient_clip_val=10.0)):  # the two remedies the message names
+        assert task.global_step == 6
+        assert all(torch.isfinite(p).all() for p in task.parameters())
