@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -119,3 +122,12 @@ def test_detection_seeds_reports_both_models_for_every_seed_and_resumes(tmp_path
     for cells in rows.values():
         per_seed = [cells[i] for i, name in enumerate(header) if name == "per seed"]
         assert len(per_seed) == 2 and all(len(values.split(" / ")) == 2 for values in per_seed)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="flushing subnormals needs x86 SSE3")
+def test_nonlocal_block_benchmark_times_both_sides_with_subnormals_flushed() -> None:
+    rows = json.loads(
+        run_quick("nonlocal_block.py", "--only", "gaussian", "--repeats", "1", "--json", "--flush-denormal").stdout
+    )
+    assert [(r["instantiation"], r["subsample"]) for r in rows] == [("gaussian", False), ("gaussian", True)]
+    assert all(r["nlzoo_ms"] > 0 and r["reference_ms"] > 0 and not r["note"] for r in rows)
