@@ -164,7 +164,7 @@ class PoseEstimator(pl.LightningModule):
     def _evaluate(self, batch: dict[str, torch.Tensor], metric: CocoKeypointAP, stage: str) -> None:
         heatmaps = self.model(batch["image"])
         if batch["target_weight"].any():  # ground-truth boxes; detection boxes have no targets
-            loss = ensure_finite_loss(joints_mse_loss(heatmaps, batch["target"], batch["target_weight"]), self)
+            loss = joints_mse_loss(heatmaps, batch["target"], batch["target_weight"])
             self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True)
         keypoints = self.predict_keypoints(batch, heatmaps=heatmaps)
         metric.update(keypoints, batch["image_id"], batch["score"], areas=batch["area"], indices=batch["index"])
