@@ -10,9 +10,9 @@ model the mean and standard deviation of each AP, of its paired gap to the basel
 * ``--targets keypoints``: ``keypointrcnn_r18_fpn_nl_head`` vs ``keypointrcnn_r18_fpn`` (box and keypoint AP).
 
 The benchmark's size (``FULL``) is the recipe's own 300 steps; it differs only in its held-out set: 64 val
-images instead of 16 (a less noisy AP; still few, so read the per-seed values). The 6 runs take about 50 minutes
+images instead of 16 (a less noisy AP; still few, so read the per-seed values). The 6 runs take about 45 minutes
 on 2 CPU cores, two at a time on one thread each (one process per model, ``--models M --baseline M``; then
-``--resume`` with both logs prints the table): a step of 4 images took about 3.3 CPU-seconds on the 2-core EPYC
+``--resume`` with both logs prints the table): a step of 4 images took about 2.7 CPU-seconds on the 2-core EPYC
 build machine. Shorter runs measure nothing: at 90 steps (warm-up and milestones scaled alike) both models
 scored 0.0 AP, while the recipe's schedule passes 10% box AP near step 115. ``--steps N`` overrides the length,
 scaling warm-up and milestones.
