@@ -1,10 +1,13 @@
-"""Registries of keys / fusion parts and presets, insertion by preset, and the softmax path cost model."""
+"""Registries of keys / fusion parts and presets, insertion by preset, the softmax path cost model and its
+subnormal-free weights."""
 
 from __future__ import annotations
 
 import pytest
 import timm
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nlzoo.errors import UnknownNameError
 from nlzoo.layers import (
@@ -118,3 +121,51 @@ def test_gaussian_paths_both_match_the_reference(direct: bool, monkeypatch: pyte
     torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
     g, rg = (torch.autograd.grad(t.square().sum(), x)[0] for t in (out, ref))
     torch.testing.assert_close(g, rg)
+
+
+TINY = torch.finfo(torch.float32).tiny
+
+
+def _subnormal_share(t: torch.Tensor) -> float:
+    return ((t != 0) & (t.abs() < TINY)).float().mean().item()
+
+
+def test_plain_gaussian_weights_and_their_gradients_hold_no_subnormals() -> None:
+    """Issue 18: raw x_i . x_j over pooled keys gave fp32-subnormal softmax weights, which Intel cores multiply
+    ~10x slower; the direct path's weights and the gradients reaching its matrix products must be normal or 0."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3136, 512)  # res3 of an R50 at 4x28x28: C=512, N=3136, keys pooled to M=784
+    scores = (x @ x[:, ::4].transpose(-1, -2)).requires_grad_()
+    plain = torch.softmax(scores, dim=-1)
+    assert _subnormal_share(plain) > 0.05  # the case the path exists for (12% here)
+    weights = softmax.softmax_weights(scores)
+    assert _subnormal_share(weights) == 0
+    torch.testing.assert_close(weights, plain, rtol=1e-5, atol=1e-27)  # clamped weights: e^-64 / row sum instead of ~0
+    upstream = torch.randn_like(weights)
+    (grad,) = torch.autograd.grad((weights * upstream).sum(), scores)
+    (plain_grad,) = torch.autograd.grad((plain * upstream).sum(), scores)
+    assert _subnormal_share(plain_grad) > 0.01 and _subnormal_share(grad) == 0
+    torch.testing.assert_close(grad, plain_grad, rtol=1e-5, atol=1e-27)  # clamped weights: e^-64 / row sum instead of ~0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 4),
+    keys=st.integers(1, 300),
+    spread=st.floats(1e-3, 1e4),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([torch.float32, torch.float64]),
+)
+def test_softmax_weights_match_the_softmax_at_any_spread(
+    rows: int, keys: int, spread: float, seed: int, dtype: torch.dtype
+) -> None:
+    scores = (torch.randn(rows, keys, generator=torch.Generator().manual_seed(seed)) * spread).to(dtype)
+    weights = softmax.softmax_weights(scores)
+    assert ((weights != 0) & (weights.abs() < torch.finfo(dtype).tiny)).sum() == 0
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), rtol=1e-6, atol=1e-27)
+
+
+def test_half_precision_scores_take_the_plain_softmax() -> None:
+    """bf16 products read subnormals as 0 in hardware; a bf16 floor at large scores would flatten the row."""
+    scores = torch.tensor([[9000.0, 8900.0, 0.0]]).to(torch.bfloat16)
+    torch.testing.assert_close(softmax.softmax_weights(scores), torch.softmax(scores, dim=-1), rtol=0, atol=0)
