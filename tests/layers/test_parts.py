@@ -123,11 +123,8 @@ def test_gaussian_paths_both_match_the_reference(direct: bool, monkeypatch: pyte
     torch.testing.assert_close(g, rg)
 
 
-TINY = torch.finfo(torch.float32).tiny
-
-
 def _subnormal_share(t: torch.Tensor) -> float:
-    return ((t != 0) & (t.abs() < TINY)).float().mean().item()
+    return ((t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)).double().mean().item()
 
 
 def test_plain_gaussian_weights_and_their_gradients_hold_no_subnormals() -> None:
@@ -135,17 +132,17 @@ def test_plain_gaussian_weights_and_their_gradients_hold_no_subnormals() -> None
     ~10x slower; the direct path's weights and the gradients reaching its matrix products must be normal or 0."""
     torch.manual_seed(0)
     x = torch.randn(1, 3136, 512)  # res3 of an R50 at 4x28x28: C=512, N=3136, keys pooled to M=784
-    scores = (x @ x[:, ::4].transpose(-1, -2)).requires_grad_()
-    plain = torch.softmax(scores, dim=-1)
-    assert _subnormal_share(plain) > 0.05  # the case the path exists for (12% here)
-    weights = softmax.softmax_weights(scores)
+    q, k = x.clone().requires_grad_(), x[:, ::4].clone().requires_grad_()
+    plain = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+    weights = softmax.softmax_affinity(q, k, 1.0)
+    assert _subnormal_share(plain) > 0.05  # the case the mask exists for (12% here)
     assert _subnormal_share(weights) == 0
-    torch.testing.assert_close(weights, plain, rtol=1e-5, atol=1e-27)  # clamped weights: e^-64 / row sum instead of ~0
+    torch.testing.assert_close(weights, plain, rtol=1e-5, atol=1e-27)  # dropped weights are below e^-64
     upstream = torch.randn_like(weights)
-    (grad,) = torch.autograd.grad((weights * upstream).sum(), scores)
-    (plain_grad,) = torch.autograd.grad((plain * upstream).sum(), scores)
-    assert _subnormal_share(plain_grad) > 0.01 and _subnormal_share(grad) == 0
-    torch.testing.assert_close(grad, plain_grad, rtol=1e-5, atol=1e-27)  # clamped weights: e^-64 / row sum instead of ~0
+    grads = torch.autograd.grad((weights * upstream).sum(), (q, k))
+    plain_grads = torch.autograd.grad((plain * upstream).sum(), (q, k))
+    for grad, plain_grad in zip(grads, plain_grads, strict=True):
+        torch.testing.assert_close(grad, plain_grad, rtol=1e-4, atol=1e-4)
 
 
 @settings(max_examples=40, deadline=None)
@@ -156,16 +153,23 @@ def test_plain_gaussian_weights_and_their_gradients_hold_no_subnormals() -> None
     seed=st.integers(0, 2**16),
     dtype=st.sampled_from([torch.float32, torch.float64]),
 )
-def test_softmax_weights_match_the_softmax_at_any_spread(
+def test_softmax_affinity_matches_the_softmax_at_any_spread(
     rows: int, keys: int, spread: float, seed: int, dtype: torch.dtype
 ) -> None:
-    scores = (torch.randn(rows, keys, generator=torch.Generator().manual_seed(seed)) * spread).to(dtype)
-    weights = softmax.softmax_weights(scores)
-    assert ((weights != 0) & (weights.abs() < torch.finfo(dtype).tiny)).sum() == 0
-    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), rtol=1e-6, atol=1e-27)
+    scores = torch.randn(rows, keys, generator=torch.Generator().manual_seed(seed), dtype=dtype) * spread
+    scores = scores.requires_grad_()
+    weights = softmax.softmax_affinity(scores, torch.eye(keys, dtype=dtype), 1.0)  # scores @ I^T = scores
+    expected = torch.softmax(scores, dim=-1)
+    assert _subnormal_share(weights) == 0
+    torch.testing.assert_close(weights, expected, rtol=1e-6, atol=1e-27)
+    upstream = torch.randn_like(weights)
+    grad, expected_grad = (torch.autograd.grad((w * upstream).sum(), scores)[0] for w in (weights, expected))
+    assert _subnormal_share(grad) == 0
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-27)
 
 
 def test_half_precision_scores_take_the_plain_softmax() -> None:
-    """bf16 products read subnormals as 0 in hardware; a bf16 floor at large scores would flatten the row."""
+    """bf16 products read subnormals as 0 in hardware; a bf16 threshold at large scores would flatten the row."""
     scores = torch.tensor([[9000.0, 8900.0, 0.0]]).to(torch.bfloat16)
-    torch.testing.assert_close(softmax.softmax_weights(scores), torch.softmax(scores, dim=-1), rtol=0, atol=0)
+    weights = softmax.softmax_affinity(scores, torch.eye(3, dtype=torch.bfloat16), 1.0)
+    torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), rtol=0, atol=0)

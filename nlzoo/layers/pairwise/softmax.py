@@ -15,14 +15,14 @@ CPU, where it needs fewer operations than the padded fused kernel *and* the affi
 the fused path's. On CUDA the fused kernels are used beyond the first case (their speed there comes from not
 touching the affinity in memory; this rule was measured on CPU only).
 
-On CPU the direct path raises every score to at least its row's maximum minus :data:`UNDERFLOW_LOGIT` before
-the softmax, so that no weight is a subnormal float. The plain Gaussian's raw x_i . x_j spread far: over pooled
-keys at res3, 12% of its fp32 weights were subnormal, and Intel cores take a microcode assist on every
-subnormal operand in the products that follow, forward and backward (where w * (dL/dw - ...) underflows too).
-On an Intel Xeon that made the pooled res3 block 10x slower than flushing subnormals to zero; the clamp gets
-the same speed without touching the process's floating-point state. Each clamped weight becomes e^-64 / (row
-sum) >= 1.6e-28 / M, a normal float for any M < 1e10, and their added mass, at most M * 1.6e-28 of the row's
-total, is far below float rounding; clamped scores get exactly zero gradient.
+On CPU (fp32, fp64) the direct path sets every score more than :data:`UNDERFLOW_LOGIT` below its row's maximum
+to -inf before the softmax, so that those weights are exactly 0 and no weight is a subnormal float. The plain
+Gaussian's raw x_i . x_j spread far: over pooled keys at res3, 12% of its fp32 weights were subnormal, and Intel
+cores take a microcode assist on every subnormal operand in the products that follow, forward and backward
+(where w * (dL/dw - ...) underflows too). On an Intel Xeon that made the pooled res3 block 10x slower than with
+subnormals flushed to zero; the mask gets the same speed without touching the process's floating-point state.
+Every weight kept is at least e^-64 / M = 1.6e-28 / M, and those dropped add up to at most M * 1.6e-28 of
+the row's total, far below float rounding. The softmax's backward gives exactly 0 gradient where a weight is 0.
 """
 
 from __future__ import annotations
@@ -64,15 +64,21 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: 
 
 def direct_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
     """The affinity in memory: two matrix products and a softmax."""
-    return softmax_weights(scale * (q @ k.transpose(-1, -2))) @ v
+    return softmax_affinity(q, k, scale) @ v
 
 
-def softmax_weights(scores: torch.Tensor) -> torch.Tensor:
-    """``softmax(scores)`` over the last dimension; on CPU in fp32/fp64, without subnormal weights (see the
-    module docstring). Half-precision scores are left alone: CPU bf16 products (AVX512-BF16, AMX) read
-    subnormals as 0 already, and a floor computed in bf16 could round up to the row maximum."""
+def softmax_affinity(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
+    """``softmax(scale * q k^T)`` over keys; on CPU in fp32/fp64 without subnormal weights (module docstring).
+
+    The mask is written into the fresh score tensor without autograd: nothing saved for backward reads the
+    scores, and the softmax's own backward already gives 0 where the weights are 0, so the mask needs neither a
+    copy nor a saved boolean. Half-precision scores are left alone: CPU bf16 products (AVX512-BF16, AMX) read
+    subnormals as 0 already, and a threshold computed in bf16 could round up to the row maximum.
+    """
+    scores = scale * (q @ k.transpose(-1, -2))
     if scores.device.type == "cpu" and scores.dtype in (torch.float32, torch.float64):
-        scores = scores.clamp_min(scores.detach().amax(dim=-1, keepdim=True) - UNDERFLOW_LOGIT)
+        with torch.no_grad():
+            scores.masked_fill_(scores < scores.amax(dim=-1, keepdim=True) - UNDERFLOW_LOGIT, float("-inf"))
     return torch.softmax(scores, dim=-1)
 
 
@@ -105,7 +111,7 @@ class _SoftmaxPairwise(PairwiseFunction):
         return softmax_attention(q, k, v, self.softmax_scale)
 
     def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        return softmax_weights(self.softmax_scale * q @ k.transpose(-1, -2))
+        return softmax_affinity(q, k, self.softmax_scale)
 
     def extra_repr(self) -> str:
         return f"softmax_scale={self.softmax_scale:.4g}"
