@@ -156,9 +156,9 @@ def test_plain_gaussian_weights_and_their_gradients_hold_no_subnormals() -> None
 def test_softmax_affinity_matches_the_softmax_at_any_spread(
     rows: int, keys: int, spread: float, seed: int, dtype: torch.dtype
 ) -> None:
-    scores = torch.randn(rows, keys, generator=torch.Generator().manual_seed(seed), dtype=dtype) * spread
+    scores = torch.randn(1, rows, keys, generator=torch.Generator().manual_seed(seed), dtype=dtype) * spread
     scores = scores.requires_grad_()
-    weights = softmax.softmax_affinity(scores, torch.eye(keys, dtype=dtype), 1.0)  # scores @ I^T = scores
+    weights = softmax.softmax_affinity(scores, torch.eye(keys, dtype=dtype)[None], 1.0)  # scores @ I^T = scores
     expected = torch.softmax(scores, dim=-1)
     assert _subnormal_share(weights) == 0
     torch.testing.assert_close(weights, expected, rtol=1e-6, atol=1e-27)
@@ -170,6 +170,6 @@ def test_softmax_affinity_matches_the_softmax_at_any_spread(
 
 def test_half_precision_scores_take_the_plain_softmax() -> None:
     """bf16 products read subnormals as 0 in hardware; a bf16 threshold at large scores would flatten the row."""
-    scores = torch.tensor([[9000.0, 8900.0, 0.0]]).to(torch.bfloat16)
-    weights = softmax.softmax_affinity(scores, torch.eye(3, dtype=torch.bfloat16), 1.0)
+    scores = torch.tensor([[[9000.0, 8900.0, 0.0]]]).to(torch.bfloat16)
+    weights = softmax.softmax_affinity(scores, torch.eye(3, dtype=torch.bfloat16)[None], 1.0)
     torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), rtol=0, atol=0)

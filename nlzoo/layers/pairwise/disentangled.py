@@ -14,7 +14,7 @@ import torch
 
 from ...errors import ConfigError
 from .base import PairwiseFunction, register_pairwise
-from .softmax import softmax_attention
+from .softmax import softmax_affinity, softmax_attention
 
 
 @register_pairwise("disentangled")
@@ -64,7 +64,7 @@ class Disentangled(PairwiseFunction):
 
     def weights(self, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Pairwise plus unary weights; each row sums to 2 (one softmax each)."""
-        pairwise = torch.softmax(self.softmax_scale * q @ k[..., :-1].transpose(-1, -2), dim=-1)
+        pairwise = softmax_affinity(q, k[..., :-1], self.softmax_scale)
         return pairwise + torch.softmax(k[..., -1], dim=-1).unsqueeze(-2)
 
     def extra_repr(self) -> str:
