@@ -13,9 +13,9 @@ one subprocess per case that interleaves the two implementations' steps, so a dr
 
 ``--flush-denormal`` runs every measurement with ``torch.set_flush_denormal(True)`` (subnormal floats read and
 written as 0 on x86 CPUs). The plain Gaussian over pooled keys has fp32-subnormal softmax weights (11.6% of
-them at res3 with random inputs; unpooled, the off-diagonal weights underflow to exactly 0 instead), and
-Intel cores take slow microcode assists on subnormal operands where AMD Zen 4 does not: the flag measures
-what that costs on the machine at hand.
+them at res3 with random inputs), and Intel cores take slow microcode assists on subnormal operands where AMD
+Zen 4 does not. nlzoo's direct path masks those weights to exact zeros itself; the reference does not, so the
+flag shows what subnormals cost the reference on the machine at hand (on an Intel Xeon: ~10x).
 
 Prints ratios reference / nlzoo (higher is better for nlzoo) beside the ideal ratio from FLOP counts.
 """
