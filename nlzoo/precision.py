@@ -6,9 +6,10 @@ fp16 tensor cores but no bf16, and fp32 elsewhere. It is decided by detection, n
 * CUDA: bf16 on devices with native bf16 (compute capability 8.0+), fp16 on 7.x, fp32 below.
 * CPU with AMX-BF16 (Xeon Sapphire Rapids+): bf16, 2-3x faster than fp32 in convolutions.
 * CPU with AVX512-BF16 but no AMX (AMD Zen 4+, Cooper Lake): bf16 only halves the instruction count of
-  a dot product, so whether it pays depends on the core and the oneDNN build. A one-time micro-benchmark
-  (a channels-last 3-D convolution in both precisions, about 0.1 s) decides, and its verdict is cached in
-  ``$XDG_CACHE_HOME/nlzoo/precision.json`` (default ``~/.cache``), keyed by CPU model and torch version.
+  a dot product, so whether it pays depends on the core and the oneDNN build (on one Xeon without AMX it
+  was 1.7x slower). A one-time micro-benchmark (an I3D bottleneck in both precisions, about 0.1 s) decides,
+  and its verdict is cached in ``$XDG_CACHE_HOME/nlzoo/precision.json`` (default ``~/.cache``), keyed by
+  CPU model, family, bf16 flags, torch version and thread count.
   bf16 must be clearly faster (by ``_MIN_SPEEDUP``), so that noise can never make ``auto`` slower than fp32.
 * Any other CPU or device: fp32.
 """
@@ -33,6 +34,7 @@ Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _MIN_SPEEDUP = 1.15  # bf16 must beat fp32 by this factor in the micro-benchmark to be chosen
+_BENCHMARK_VERSION = "bottleneck-onednn"  # change when the micro-benchmark changes: old verdicts are ignored
 
 
 def _cpuinfo_field(*names: str) -> str:
@@ -86,28 +88,58 @@ def cache_dir() -> Path:
 
 
 def _benchmark_key() -> str:
-    return f"{cpu_model()} | torch {torch.__version__}"
+    """What the micro-benchmark's verdict depends on. Virtual machines often report a bare "Intel(R) Xeon(R)
+    Processor" for cores with and without AMX, so the family, model and bf16 flags are part of it; so are the
+    thread count and the benchmark's own version (verdicts of an earlier benchmark are not reused)."""
+    family, model = _cpuinfo_field("cpu family"), _cpuinfo_field("model")
+    units = ",".join(sorted({"amx_bf16", "avx512_bf16"} & cpu_flags())) or "none"
+    return (
+        f"{cpu_model()} (family {family or '?'}, model {model or '?'}, {units}) | torch {torch.__version__}"
+        f" | {torch.get_num_threads()} threads | {_BENCHMARK_VERSION}"
+    )
 
 
 def measure_cpu_bf16_speedup(*, rounds: int = 5) -> float:
-    """fp32 time / bf16-autocast time of a channels-last 3-D convolution (3x3, 128 channels, 4x28x28).
+    """fp32 time / bf16-autocast time of an I3D bottleneck (3x1x1, 1x3x3 and 1x1x1 convolutions, 256 -> 64 ->
+    256 channels, 4x28x28, channels-last), each precision as prepared models run it.
 
-    The two precisions are timed in alternation and each keeps its best round, so load from other processes
-    hits both alike.
+    fp32 calls oneDNN directly, as :mod:`nlzoo.models.conv_backend` makes prepared video networks do: PyTorch's
+    own batch-1 rule sends this size to a slower native kernel, and measuring against that once made ``auto``
+    pick bf16 on a Xeon where bf16 ran the whole network 1.2x slower than fp32. The two precisions are timed
+    in alternation and each keeps its best round, so load from other processes hits both alike.
     """
-    x = torch.randn(1, 128, 4, 28, 28).contiguous(memory_format=torch.channels_last_3d)
-    conv = torch.nn.Conv3d(128, 128, (1, 3, 3), padding=(0, 1, 1)).to(memory_format=torch.channels_last_3d)
-    best = {"fp32": float("inf"), "bf16": float("inf")}
+    cl = torch.channels_last_3d
+    x = torch.randn(1, 256, 4, 28, 28).contiguous(memory_format=cl)
+    convs = [
+        torch.nn.Conv3d(256, 64, (3, 1, 1), padding=(1, 0, 0)),
+        torch.nn.Conv3d(64, 64, (1, 3, 3), padding=(0, 1, 1)),
+        torch.nn.Conv3d(64, 256, 1),
+    ]
+    for conv in convs:
+        conv.to(memory_format=cl)
+
+    def bottleneck(bf16: bool) -> torch.Tensor:
+        y = x
+        for conv in convs:
+            if bf16:
+                y = torch.relu(conv(y))
+            else:
+                y = torch.relu(
+                    torch.mkldnn_convolution(y, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, 1)
+                )
+        return y
+
+    best = {False: float("inf"), True: float("inf")}
     with torch.inference_mode():
         for round_ in range(rounds + 1):  # round 0 warms up both (oneDNN picks and caches its kernels)
-            for name in best:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=name == "bf16"):
+            for bf16 in best:
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                     start = time.perf_counter()
-                    conv(x)
+                    bottleneck(bf16)
                     elapsed = time.perf_counter() - start
                 if round_:
-                    best[name] = min(best[name], elapsed)
-    return best["fp32"] / best["bf16"]
+                    best[bf16] = min(best[bf16], elapsed)
+    return best[False] / best[True]
 
 
 @functools.lru_cache(maxsize=1)

@@ -56,7 +56,8 @@ def test_avx512_bf16_without_amx_is_measured_once_and_cached(machine: dict, tmp_
     machine["flags"], machine["speedup"] = frozenset({"avx512f", "avx512_bf16"}), speedup
     assert resolve_precision("auto") == expected
     cache = json.loads((tmp_path / "nlzoo" / "precision.json").read_text())
-    assert cache[f"Test CPU 9000 | torch {torch.__version__}"]["bf16_speedup"] == speedup
+    (entry,) = cache.values()
+    assert entry["bf16_speedup"] == speedup
     precision.cpu_bf16_pays.cache_clear()  # a new process: the file answers, nothing is re-measured
     assert resolve_precision("auto") == expected
     assert machine["runs"] == 1
@@ -73,6 +74,30 @@ def test_another_torch_version_or_a_corrupt_cache_measures_again(machine: dict, 
     (tmp_path / "nlzoo" / "precision.json").write_text("{not json")
     precision.cpu_bf16_pays.cache_clear()
     assert resolve_precision("auto") == "fp32" and machine["runs"] == 3
+
+
+def test_verdicts_of_other_threads_cores_or_benchmarks_are_not_reused(
+    machine: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A VM reports "Intel(R) Xeon(R) Processor" for cores with and without AMX; an earlier benchmark compared
+    bf16 against PyTorch's slow batch-1 fp32 kernel and said 1.42x where the network ran 0.8x."""
+    machine["flags"] = frozenset({"avx512_bf16"})
+    old = {f"Test CPU 9000 | torch {torch.__version__}": {"bf16_speedup": 1.42, "threads": 2}}
+    (tmp_path / "nlzoo").mkdir()
+    (tmp_path / "nlzoo" / "precision.json").write_text(json.dumps(old))
+    machine["speedup"] = 0.6
+    assert resolve_precision("auto") == "fp32" and machine["runs"] == 1
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads + 1)
+        precision.cpu_bf16_pays.cache_clear()
+        assert resolve_precision("auto") == "fp32" and machine["runs"] == 2
+    finally:
+        torch.set_num_threads(threads)
+    monkeypatch.setattr(precision, "_cpuinfo_field", lambda *names: "143" if "model" in names else "6")
+    precision.cpu_bf16_pays.cache_clear()
+    assert resolve_precision("auto") == "fp32" and machine["runs"] == 3
+    assert len(json.loads((tmp_path / "nlzoo" / "precision.json").read_text())) == 4  # the old entry stays
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """A network made ready to predict, and run at the chosen precision: what every inference path shares.
 
-:func:`prepare_for_inference` puts a model in eval mode on its device, in channels-last layout (video
-networks), with every BatchNorm folded into its convolution (:mod:`nlzoo.models.fuse`), optionally
-compiled. :func:`predict_batches` runs it under ``torch.inference_mode`` and the precision
-:mod:`nlzoo.precision` resolves (``auto``: bf16 autocast where it is faster), giving float32 outputs.
+:func:`prepare_for_inference` puts a model in eval mode on its device, in channels-last layout with its 3-D
+convolutions on oneDNN (video networks, :mod:`nlzoo.models.conv_backend`), with every BatchNorm folded into
+its convolution (:mod:`nlzoo.models.fuse`), optionally compiled. :func:`predict_batches` runs it under
+``torch.inference_mode`` and the precision :mod:`nlzoo.precision` resolves (``auto``: bf16 autocast where it
+is faster), giving float32 outputs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from ..precision import inference_precision
+from .conv_backend import use_onednn_convolutions
 from .fuse import fold_batchnorm
 from .memory_format import has_3d_convs, to_channels_last
 
@@ -58,6 +60,7 @@ def prepare_for_inference(
     model = model.to(device).eval()
     if has_3d_convs(model):
         to_channels_last(model)  # faster convolutions; 2-D networks gain nothing at their usual sizes
+        use_onednn_convolutions(model)  # PyTorch's batch-1 size rule sends small video layers to a slow kernel
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     example = example if example is not None else example_input(model)
     if fold_bn and has_bn and example is not None:

@@ -1,0 +1,98 @@
+"""3-D convolutions on oneDNN at fp32 CPU inference: same results as PyTorch's choice, in every setting."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import nlzoo
+from nlzoo.models.conv_backend import OneDnnConv3d, use_onednn_convolutions
+from nlzoo.models.inference import prepare_for_inference
+
+CL = torch.channels_last_3d
+
+
+def _swapped(conv: nn.Conv3d) -> nn.Conv3d:
+    assert use_onednn_convolutions(conv) == 1
+    return conv
+
+
+def test_small_batch_one_layers_run_on_onednn_with_the_same_result() -> None:
+    """1x256x4x14x14 is under PyTorch's 20480 size rule: its native kernel answers in contiguous layout."""
+    conv = nn.Conv3d(256, 64, (1, 3, 3), padding=(0, 1, 1)).to(memory_format=CL).eval()
+    x = torch.randn(1, 256, 4, 14, 14).contiguous(memory_format=CL)
+    with torch.inference_mode():
+        native = conv(x)
+        fast = _swapped(conv)(x)
+    assert not native.is_contiguous(memory_format=CL)  # the rule this module works around still applies
+    assert fast.is_contiguous(memory_format=CL)  # oneDNN ran
+    torch.testing.assert_close(fast, native, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    groups=st.sampled_from([1, 2]),
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)),
+    stride=st.tuples(st.integers(1, 2), st.integers(1, 2), st.integers(1, 2)),
+    dilation=st.integers(1, 2),
+    padding=st.integers(0, 2),
+    size=st.tuples(st.integers(3, 6), st.integers(5, 9), st.integers(5, 9)),
+    channels_last=st.booleans(),
+    bias=st.booleans(),
+)
+def test_any_convolution_matches_pytorch(
+    groups: int,
+    kernel: tuple[int, int, int],
+    stride: tuple[int, int, int],
+    dilation: int,
+    padding: int,
+    size: tuple[int, int, int],
+    channels_last: bool,
+    bias: bool,
+) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv3d(4, 6, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
+    x = torch.randn(1, 4, *size)
+    if channels_last:
+        conv, x = conv.to(memory_format=CL), x.contiguous(memory_format=CL)
+    with torch.inference_mode():
+        try:
+            expected = F.conv3d(x, conv.weight, conv.bias, stride, padding, dilation, groups)
+        except RuntimeError as error:  # a kernel larger than the padded input: the same message either way
+            with pytest.raises(RuntimeError, match=re.escape(str(error).splitlines()[0])):
+                _swapped(conv)(x)
+            return
+        torch.testing.assert_close(_swapped(conv)(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_training_autocast_and_odd_padding_take_pytorchs_path() -> None:
+    conv = _swapped(nn.Conv3d(3, 4, 3, padding=1))
+    x = torch.randn(1, 3, 4, 6, 6, requires_grad=True)
+    conv(x).sum().backward()  # autograd: the ordinary convolution, with its backward
+    assert x.grad is not None and conv.weight.grad is not None
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv(x.detach()).dtype == torch.bfloat16  # autocast still decides
+    same = _swapped(nn.Conv3d(3, 4, 3, padding="same"))
+    circular = _swapped(nn.Conv3d(3, 4, 3, padding=1, padding_mode="circular"))
+    with torch.inference_mode():
+        for conv in (same, circular):
+            assert conv(x.detach()).shape == (1, 4, 4, 6, 6)
+
+
+def test_prepared_video_networks_use_it_and_keep_their_outputs() -> None:
+    model = nlzoo.create_model("i3d_r18_nl", num_classes=5).eval()
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.inference_mode():
+        expected = model(x)
+    before = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv3d)}
+    prepared = prepare_for_inference(model, example=x)
+    after = {name: m for name, m in prepared.named_modules() if isinstance(m, nn.Conv3d)}
+    assert after == before and all(type(m) is OneDnnConv3d for m in after.values())  # same objects, same names
+    with torch.inference_mode():
+        torch.testing.assert_close(prepared(x), expected, rtol=1e-4, atol=1e-4)
