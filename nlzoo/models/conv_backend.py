@@ -32,6 +32,7 @@ class OneDnnConv3d(nn.Conv3d):
             and not torch.is_autocast_enabled("cpu")
             and not torch.compiler.is_compiling()  # inductor fuses aten convolutions, not this op
             and not torch.jit.is_tracing()  # the TorchScript ONNX exporter has no symbolic for it
+            and torch.backends.mkldnn.enabled  # a user's torch.backends.mkldnn.flags(enabled=False) still holds
         ):
             return torch.mkldnn_convolution(input, weight, bias, self.padding, self.stride, self.dilation, self.groups)
         return super()._conv_forward(input, weight, bias)

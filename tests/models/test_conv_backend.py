@@ -23,6 +23,7 @@ def _swapped(conv: nn.Conv3d) -> nn.Conv3d:
     return conv
 
 
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN")  # from mkldnn.flags() on CPU builds
 def test_small_batch_one_layers_run_on_onednn_with_the_same_result() -> None:
     """1x256x4x14x14 is under PyTorch's 20480 size rule: its native kernel answers in contiguous layout."""
     conv = nn.Conv3d(256, 64, (1, 3, 3), padding=(0, 1, 1)).to(memory_format=CL).eval()
@@ -33,6 +34,8 @@ def test_small_batch_one_layers_run_on_onednn_with_the_same_result() -> None:
     assert not native.is_contiguous(memory_format=CL)  # the rule this module works around still applies
     assert fast.is_contiguous(memory_format=CL)  # oneDNN ran
     torch.testing.assert_close(fast, native, rtol=1e-4, atol=1e-4)
+    with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        assert not conv(x).is_contiguous(memory_format=CL)  # switching oneDNN off is still honoured
 
 
 @settings(max_examples=25, deadline=None)
