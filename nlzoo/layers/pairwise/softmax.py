@@ -38,6 +38,7 @@ from .base import PairwiseFunction, register_pairwise
 SOFTMAX_COST_MACS = 64
 # The direct path may hold an affinity up to this many times the size of q, k and v together.
 AFFINITY_MEMORY_FACTOR = 8
+# On CPU, scores this far below their row's maximum get weight exactly 0 (e^-64 = 1.6e-28; module docstring).
 UNDERFLOW_LOGIT = 64.0
 
 
