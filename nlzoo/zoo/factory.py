@@ -22,6 +22,7 @@ from .config import DataConfig, ModelConfig, PretrainedTag, check_num_classes
 from .converters.published import PublishedCheckpoint
 from .folder import read_folder
 from .hub import ChecksumMismatchError, HubNotFoundError, HubUnavailableError
+from .meta import build_on_meta
 from .registry import ModelEntry, get_entry, split_tag
 from .weights import load_weights
 
@@ -435,8 +436,7 @@ def build_from_state_dict(
 
 def _meta_build(builder: Callable[..., nn.Module], kwargs: Mapping[str, Any]) -> nn.Module | None:
     try:
-        with torch.device("meta"):
-            return builder(**kwargs)
+        return build_on_meta(builder, **kwargs)
     except (RuntimeError, NotImplementedError):  # e.g. a builder calling .item() on a tensor
         return None
 

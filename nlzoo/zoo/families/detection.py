@@ -31,6 +31,7 @@ from torch import nn
 
 from ...models.detection import KEYPOINT_HEAD_NONLOCAL, NonLocalRCNN, gc_positions, res4_nonlocal
 from ..config import IMAGENET_MEAN, IMAGENET_STD, DataConfig, PretrainedTag
+from ..meta import build_on_meta
 from ..registry import register_variant
 from .pose import BackboneWeights
 from .sources import TimmWeights, TorchvisionWeights
@@ -77,12 +78,12 @@ class TorchvisionDetectionWeights(TorchvisionWeights):
     def fetch(self, model: nn.Module, *, cache_dir: str | None, local_files_only: bool) -> dict[str, torch.Tensor]:
         state_dict = self.download(cache_dir=cache_dir, local_files_only=local_files_only)
         meta = self.entry().meta
-        with torch.device("meta"):
-            reference = NonLocalRCNN(
-                self.arch,  # type: ignore[arg-type]
-                num_classes=len(meta["categories"]),
-                num_keypoints=len(meta.get("keypoint_names", ())) or 17,
-            )
+        reference = build_on_meta(
+            NonLocalRCNN,
+            kind=self.arch,
+            num_classes=len(meta["categories"]),
+            num_keypoints=len(meta.get("keypoint_names", ())) or 17,
+        )
         reference.load_state_dict(state_dict, assign=True)
         return reference.state_dict()
 
