@@ -18,7 +18,6 @@ the export fails unless the largest difference is within :data:`RTOL` of the out
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from .errors import ConfigError, ExportError
+from .files import atomic_write
 
 OPSET = 18
 RTOL = 1e-4
@@ -241,15 +241,7 @@ def _atomic_write(path: Path, write: Any) -> None:
     """``write(tmp)`` into a temporary file beside ``path``, then rename it over ``path``."""
     if path.is_dir():
         raise ConfigError(f"{path} is a folder; give a file name for the export")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(path, lambda tmp: write(str(tmp)))
 
 
 def _translations() -> dict[Any, Any]:

@@ -20,7 +20,6 @@ import contextlib
 import functools
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Literal
 import torch
 
 from .errors import ConfigError
+from .files import atomic_write_text
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
@@ -162,21 +162,8 @@ def cpu_bf16_pays() -> bool:
     speedup = measure_cpu_bf16_speedup()
     cached[key] = {"bf16_speedup": speedup, "threads": torch.get_num_threads()}
     with contextlib.suppress(OSError):  # a read-only home only costs the benchmark again next time
-        _write_atomically(path, json.dumps(cached, indent=1, sort_keys=True))
+        atomic_write_text(path, json.dumps(cached, indent=1, sort_keys=True))
     return speedup >= _MIN_SPEEDUP
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:

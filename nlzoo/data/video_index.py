@@ -20,9 +20,9 @@ Packets the decoder rejects are skipped and counted, as players do; demuxer erro
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from ..files import atomic_write
 
 # AVFMT_NOTIMESTAMPS: the (raw) format stores no timestamps; the parser's guesses are not presentation times.
 _NO_TIMESTAMPS = 0x0080
@@ -182,21 +184,16 @@ def _disk_path(folder: Path, key: tuple) -> Path:
 
 def save_index(folder: Path, key: tuple, index: FrameIndex) -> None:
     """Write ``index`` atomically (a temporary file renamed); a cache that cannot be written is skipped."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".npz.tmp", delete=False) as tmp:
-            np.savez(
-                tmp,
-                num_frames=index.num_frames,
-                pts=index.pts if index.pts is not None else np.zeros(0, np.int64),
-                has_pts=index.pts is not None,
-                keyframes=index.keyframes,
-                time_base=np.asarray([index.time_base.numerator, index.time_base.denominator]),
-                rejected_packets=index.rejected_packets,
-            )
-        os.replace(tmp.name, _disk_path(folder, key))
-    except OSError:
-        return
+    arrays = {
+        "num_frames": index.num_frames,
+        "pts": index.pts if index.pts is not None else np.zeros(0, np.int64),
+        "has_pts": index.pts is not None,
+        "keyframes": index.keyframes,
+        "time_base": np.asarray([index.time_base.numerator, index.time_base.denominator]),
+        "rejected_packets": index.rejected_packets,
+    }
+    with contextlib.suppress(OSError):
+        atomic_write(_disk_path(folder, key), lambda tmp: np.savez(tmp, **arrays))  # tmp ends in .npz: kept as is
 
 
 def load_index(folder: Path, key: tuple) -> FrameIndex | None:

@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ import torch
 from pytorch_lightning.callbacks import BasePredictionWriter
 from torch import nn
 
+from ..files import atomic_write_bytes
 from ..models.features import stage_index
 from ..precision import inference_precision
 
@@ -228,19 +228,6 @@ def write_index(out_dir: Path, videos: Sequence[tuple[str, str]]) -> Path:
     index = out_dir / "index.csv"
     atomic_write_bytes(index, rows.getvalue().encode())
     return index
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def check_out_dir(out_dir: Path) -> None:

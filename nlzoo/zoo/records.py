@@ -15,13 +15,13 @@ import dataclasses
 import functools
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..files import atomic_write_text
 from .config import PretrainedTag
 from .hub import COMMIT_RE, SHA256_RE
 
@@ -118,22 +118,8 @@ def save_records(records: Mapping[str, ReleaseRecord], path: str | os.PathLike[s
         "format_version": FORMAT_VERSION,
         "published": {name: records[name].to_dict() for name in sorted(records)},
     }
-    write_text_atomically(path, json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(payload, indent=2) + "\n")
     return path
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` in one rename: a reader sees the old file or the new one, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def published_tag(name: str, tag: PretrainedTag, record: ReleaseRecord) -> PretrainedTag:

@@ -35,11 +35,12 @@ from urllib.parse import urlparse
 import torch
 
 from ..errors import ConfigError, ConversionError, HubAuthError, HubUnavailableError, NlzooError, UnknownNameError
+from ..files import atomic_write_text
 from .checkpoints import render_checkpoints
 from .config import DataConfig, PretrainedTag
 from .families.sources import HubWeights
 from .folder import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, file_sha256, read_config, read_folder, write_folder_atomically
-from .records import RECORD_PATH, ReleaseRecord, load_records, save_records, write_text_atomically
+from .records import RECORD_PATH, ReleaseRecord, load_records, save_records
 from .registry import ModelEntry, get_entry, list_models, publish_tag
 
 CHECKPOINTS_MD = Path(__file__).parents[2] / "checkpoints.md"
@@ -258,7 +259,7 @@ def _record(
     """Save the records, make the registry's tag load from the release, and regenerate checkpoints.md."""
     save_records(records, record_path)
     publish_tag(name, record)
-    write_text_atomically(checkpoints, render_checkpoints())
+    atomic_write_text(checkpoints, render_checkpoints())
 
 
 def prepare(candidate: Candidate, repo_id: str, out: Path) -> Prepared:

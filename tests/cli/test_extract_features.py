@@ -158,4 +158,4 @@ def test_resume_after_a_kill_gives_identical_files(setup: dict[str, Path], tmp_p
     for ref in reference.rglob("*.mp4.json"):
         assert json.loads(ref.read_text()) == json.loads((out / ref.relative_to(reference)).read_text())
     assert (reference / "index.csv").read_bytes() != b"" and _index(out) == _index(reference)
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.tmp*"))

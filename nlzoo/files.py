@@ -1,0 +1,49 @@
+"""Files written atomically: a temporary sibling renamed over the target, so that a reader, or a run cut off
+half-way, sees the old file or the new one and never a part of it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``; returns ``path``.
+
+    The temporary name ends in ``.tmp`` plus ``path``'s suffix (``.tmp.onnx``), for writers that look at the
+    extension. The file gets ``path``'s permissions if it exists, else those a plain ``open`` gives (mode 0666
+    less the umask; ``tempfile.mkstemp`` would make it owner-only). On any error the temporary file is removed
+    and the error raised.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _create_sibling(path)
+    try:
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _create_sibling(path: Path) -> Path:
+    """A new empty hidden file beside ``path``, created exclusively with mode 0666 (the kernel applies umask)."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp{path.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
