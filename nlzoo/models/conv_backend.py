@@ -3,7 +3,7 @@
 PyTorch sends an fp32 CPU convolution with batch 1 to its native (im2col) kernel instead of oneDNN when
 ``batch * channels * dim2 * dim3`` of the input is at most 20480, a size rule written for 2-D images. For
 video inputs it catches res3-res5 of an I3D ResNet at 8 frames (e.g. 1x256x4x14x14: 14,336): there the native
-kernel is 1.3-1.7x slower on its 3x3 convolutions and returns a contiguous tensor, so the next layers pay
+kernel is 1.5-2.2x slower on its 3x3 convolutions and returns a contiguous tensor, so the next layers pay
 layout copies and mixed-layout additions (measured on an Intel Xeon: 23 of i3d_r50_nl's 73 convolutions,
 28% of its fp32 time). :func:`use_onednn_convolutions` makes a model's :class:`~torch.nn.Conv3d` layers call
 oneDNN directly: fp32 on CPU without autograd, autocast (bf16 / fp16 autocast goes to oneDNN anyway),
