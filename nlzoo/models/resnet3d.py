@@ -18,6 +18,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..layers import insert_nonlocal
+from ..layers.pooling import MaxPool3d
 from .features import FeatureStage, StagedFeatures
 
 Temporal = Literal["c2d", "i3d"]
@@ -104,7 +105,7 @@ def _shortcut(inplanes: int, outplanes: int, stride: int) -> nn.Sequential | Non
     return nn.Sequential(nn.Conv3d(inplanes, outplanes, 1, (1, stride, stride), bias=False), nn.BatchNorm3d(outplanes))
 
 
-class TemporalMaxPool(nn.MaxPool3d):
+class TemporalMaxPool(MaxPool3d):
     """Max-pool over time only; a single frame passes through, so a 1-frame clip is exactly an image."""
 
     def __init__(self, size: int) -> None:
@@ -187,7 +188,7 @@ class ResNet3d(StagedFeatures, nn.Module):
         self.conv1 = nn.Conv3d(in_chans, 64, (t0, 7, 7), (ts, 2, 2), (t0 // 2, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool3d((pool_t, 3, 3), (ts, 2, 2), (0, p, p))
+        self.maxpool = MaxPool3d((pool_t, 3, 3), (ts, 2, 2), (0, p, p))
         self.pool2 = TemporalMaxPool(2)
         inplanes = 64
         for stage, (planes, count) in enumerate(zip((64, 128, 256, 512), layers, strict=True), start=1):

@@ -108,6 +108,58 @@ def test_cost_model_picks_direct_for_the_padded_gaussian_only() -> None:
     assert softmax.materialise_affinity(16, 16, 64, 32)  # affinity smaller than the embeddings
 
 
+@pytest.mark.parametrize("bf16_instructions", [True, False])
+def test_cost_model_takes_whole_bf16_products_on_cpus_that_have_them(
+    bf16_instructions: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPU flash attention gains nothing from bf16; the direct path's GEMMs run on the bf16 units."""
+    monkeypatch.setattr(softmax, "cpu_has_bf16", lambda: bf16_instructions)
+    bf16 = torch.bfloat16
+    for n, m, c in [(3136, 784, 256), (3136, 3136, 256), (1568, 784, 512)]:  # embedded Gaussian, res3 / res4
+        assert softmax.materialise_affinity(n, m, c, c, dtype=bf16) is bf16_instructions
+        assert not softmax.materialise_affinity(n, m, c, c, "cuda", dtype=bf16)
+    # the memory bound still holds: 12544 x 12544 scores are 25x the embeddings
+    assert not softmax.materialise_affinity(12544, 12544, 128, 128, dtype=bf16)
+
+
+@pytest.mark.parametrize("fp16_instructions", [True, False])
+def test_cost_model_keeps_cpu_fp16_fused_without_fp16_instructions(
+    fp16_instructions: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Generic CPU fp16 products ran 30x slower than the fused kernel, even where the affinity is small."""
+    monkeypatch.setattr(softmax, "cpu_has_fp16", lambda: fp16_instructions)
+    fp16 = torch.float16
+    assert softmax.materialise_affinity(784, 196, 512, 512, dtype=fp16) is fp16_instructions  # res4, pooled
+    assert softmax.materialise_affinity(3136, 784, 512, 256, dtype=fp16) is fp16_instructions  # plain Gaussian
+    assert softmax.materialise_affinity(784, 196, 512, 512, "cuda", dtype=fp16)
+
+
+def test_attention_path_is_chosen_for_the_autocast_dtype(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = []
+    real = softmax.materialise_affinity
+    monkeypatch.setattr(softmax, "materialise_affinity", lambda *a: seen.append(a[-1]) or real(*a))
+    q = torch.randn(1, 64, 8)
+    softmax.softmax_attention(q, q, q, 1.0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        softmax.softmax_attention(q, q, q, 1.0)  # fp32 q, but the products run in bf16
+    assert seen == [torch.float32, torch.bfloat16]
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_both_paths_stay_close_to_fp32_under_bf16_autocast(direct: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(softmax, "materialise_affinity", lambda *a: direct)
+    torch.manual_seed(0)
+    for inst in ("embedded_gaussian", "gaussian"):
+        block = NonLocalBlock(32, dims=3, instantiation=inst).eval()
+        torch.nn.init.normal_(block.norm.weight)
+        x = torch.randn(1, 32, 2, 8, 8)
+        with torch.no_grad():
+            ref = reference_forward(block, x)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                out = block(x)
+        assert ((out.float() - ref).norm() / ref.norm()).item() < 0.02, inst
+
+
 @pytest.mark.parametrize("direct", [True, False])
 def test_gaussian_paths_both_match_the_reference(direct: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from ..pooling import MaxPool3d
 from .base import Keys, register_keys
 
 if TYPE_CHECKING:
     from ..nonlocal_block import NonLocalBlock
 
-_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_POOL = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: MaxPool3d}
 # The authors' subsampling: a max-pool over space only, never over time (Caffe2 / PySlowFast [1, 2, 2]).
 SUBSAMPLE_KERNEL = {1: (2,), 2: (2, 2), 3: (1, 2, 2)}
 

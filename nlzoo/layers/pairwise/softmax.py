@@ -10,10 +10,16 @@ Both compute ``y_i = sum_j softmax_j(s * q_i . k_j) v_j`` by one of two exact pa
 * direct: ``softmax(s q k^T) v`` with the affinity in memory (the common implementations' form).
 
 Direct is chosen where the affinity is no larger than q, k and v themselves (few positions, e.g. res4), or, on
-CPU, where it needs fewer operations than the padded fused kernel *and* the affinity stays within
-``AFFINITY_MEMORY_FACTOR`` times the embeddings' size, so the block's memory stays within a constant factor of
-the fused path's. On CUDA the fused kernels are used beyond the first case (their speed there comes from not
-touching the affinity in memory; this rule was measured on CPU only).
+CPU, where the affinity stays within ``AFFINITY_MEMORY_FACTOR`` times the embeddings' size (so the block's
+memory stays within a constant factor of the fused path's) *and* direct is faster: in fp32 where it needs fewer
+operations than the padded fused kernel; in bf16 on CPUs with bf16 instructions always. CPU flash attention
+runs bf16 in small blocks with fp32 softmax arithmetic and gained nothing over fp32 (AMD EPYC Zen 5, res3
+4x28x28 over pooled keys: 15.8 ms bf16, 16.2 ms fp32), while the direct path's two products are whole bf16
+GEMMs: 4.0 ms, and 1.8-4.4x faster than fused forward and backward at every shape measured. fp16 on CPUs
+without fp16 matrix instructions always takes the fused kernel: PyTorch's CPU fp16 products are 30x slower
+there (res4 784 x 784 keys: 332 ms direct, 11 ms fused); with them it keeps the fp32 rule.
+On CUDA the fused kernels are used beyond the first case (their speed there comes from not touching the
+affinity in memory; this rule was measured on CPU only).
 
 On CPU (fp32, fp64) the direct path sets every score more than :data:`UNDERFLOW_LOGIT` below its row's maximum
 to -inf before the softmax, so that those weights are exactly 0 and no weight is a subnormal float. The plain
@@ -30,6 +36,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ...precision import active_autocast_dtype, cpu_has_bf16, cpu_has_fp16
 from .base import PairwiseFunction, register_pairwise
 
 # The direct path's softmax (exp, sums, division, and their backward) per affinity element, in multiply-adds of
@@ -42,23 +49,31 @@ AFFINITY_MEMORY_FACTOR = 8
 UNDERFLOW_LOGIT = 64.0
 
 
-def materialise_affinity(n: int, m: int, e: int, d: int, device_type: str = "cpu") -> bool:
+def materialise_affinity(
+    n: int, m: int, e: int, d: int, device_type: str = "cpu", dtype: torch.dtype = torch.float32
+) -> bool:
     """Whether the direct (affinity in memory) path is the faster exact choice for N queries, M keys, q/k width
-    ``e`` and value width ``d``. See the module docstring for the model."""
+    ``e`` and value width ``d`` in ``dtype``. See the module docstring for the model."""
+    if device_type == "cpu" and dtype == torch.float16 and not cpu_has_fp16():
+        return False
     embeddings = (n + m) * max(e, d)
     if n * m <= embeddings:
         return True
-    if device_type != "cpu":
+    if device_type != "cpu" or n * m > AFFINITY_MEMORY_FACTOR * (n + m) * (e + d):
         return False
+    if dtype == torch.bfloat16 and cpu_has_bf16():
+        return True
     fused_macs = n * m * (e + max(e, d))  # the narrower side is zero-padded to the wider one
     direct_macs = n * m * (e + d + SOFTMAX_COST_MACS)
-    return direct_macs < fused_macs and n * m <= AFFINITY_MEMORY_FACTOR * (n + m) * (e + d)
+    return direct_macs < fused_macs
 
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
     """``softmax(scale * q k^T) v`` for q (B, N, E), k (B, M, E), v (B, M, D), by the path the cost model picks."""
     n, m, e, d = q.shape[-2], k.shape[-2], q.shape[-1], v.shape[-1]
-    if materialise_affinity(n, m, e, d, q.device.type):
+    # Under autocast the products run in its dtype whatever q's own (the plain Gaussian's q is the block input).
+    dtype = active_autocast_dtype(q.device.type) or q.dtype
+    if materialise_affinity(n, m, e, d, q.device.type, dtype):
         return direct_attention(q, k, v, scale)
     return fused_attention(q, k, v, scale)
 
