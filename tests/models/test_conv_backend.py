@@ -99,3 +99,53 @@ def test_prepared_video_networks_use_it_and_keep_their_outputs() -> None:
     assert after == before and all(type(m) is OneDnnConv3d for m in after.values())  # same objects, same names
     with torch.inference_mode():
         torch.testing.assert_close(prepared(x), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_weights_are_cast_once_and_recast_when_they_change(dtype: torch.dtype) -> None:
+    torch.manual_seed(0)
+    plain = nn.Conv3d(8, 4, (1, 3, 3), padding=(0, 1, 1)).eval()
+    conv = _swapped(nn.Conv3d(8, 4, (1, 3, 3), padding=(0, 1, 1)).eval())
+    conv.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 8, 2, 6, 6)
+    casts = []
+    real_to = torch.Tensor.to
+
+    def counting_to(self: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self is conv.weight or self.data_ptr() == conv.weight.data_ptr():
+            casts.append(args)
+        return real_to(self, *args, **kwargs)
+
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+        expected = plain(x)
+        first, second = conv(x), conv(x)
+    assert first.dtype == dtype
+    assert torch.equal(first, expected) and torch.equal(second, expected)  # bitwise autocast's result
+    with torch.no_grad():
+        conv.weight.mul_(2)  # an in-place update bumps the version: the copy is made again
+        plain.weight.mul_(2)
+    conv.load_state_dict(plain.state_dict() | {"bias": plain.bias * 3})
+    with torch.no_grad():
+        plain.bias.mul_(3)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+        torch.testing.assert_close(conv(x), plain(x), rtol=0, atol=0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.Tensor, "to", counting_to)
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype):
+            conv(x)
+            conv(x)
+    assert casts == []  # nothing changed since: both calls reuse the copy
+
+
+def test_half_precision_copies_leave_training_and_new_parameters_alone() -> None:
+    conv = _swapped(nn.Conv3d(3, 4, 1))
+    x = torch.randn(1, 3, 2, 4, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        conv(x).float().sum().backward()  # autograd: autocast's casts, gradients reach the fp32 weight
+    assert conv.weight.grad is not None and conv.weight.grad.dtype == torch.float32
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        before = conv(x)
+        conv.weight = nn.Parameter(torch.zeros_like(conv.weight))  # a new parameter object, maybe at the same address
+        after = conv(x)
+    assert before.abs().sum() > 0
+    torch.testing.assert_close(after, conv.bias.to(torch.bfloat16).view(1, 4, 1, 1, 1).expand_as(after), rtol=0, atol=0)
