@@ -64,11 +64,14 @@ def cpu_model() -> str:
     return _cpuinfo_field("model name", "Hardware") or platform.processor() or platform.machine()
 
 
+# Read by the attention cost model inside compiled graphs: a constant there, not code for dynamo to trace.
+@torch.compiler.assume_constant_result
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 matrix instructions (Intel AMX-BF16, or AVX512-BF16 on Intel / AMD Zen 4+)."""
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
+@torch.compiler.assume_constant_result
 def cpu_has_fp16() -> bool:
     """Whether this CPU has fp16 matrix instructions (AVX512-FP16 or AMX-FP16); without them PyTorch's CPU fp16
     matrix products take a slow generic path (30x slower than fp32 on an AMD EPYC Zen 5)."""

@@ -3,6 +3,8 @@ subnormal-free weights."""
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import timm
 import torch
@@ -225,3 +227,15 @@ def test_half_precision_scores_take_the_plain_softmax() -> None:
     scores = torch.tensor([[[9000.0, 8900.0, 0.0]]]).to(torch.bfloat16)
     weights = softmax.softmax_affinity(scores, torch.eye(3, dtype=torch.bfloat16)[None], 1.0)
     torch.testing.assert_close(weights, torch.softmax(scores, dim=-1), rtol=0, atol=0)
+
+
+def test_compiled_block_reads_the_cost_model_as_constants() -> None:
+    """Under torch.compile the CPU capability checks are constants, not functions for dynamo to trace."""
+    block = NonLocalBlock(32, dims=3).eval()
+    x = torch.randn(1, 32, 2, 16, 16)
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        warnings.simplefilter("always")
+        compiled = torch.compile(block)(x)
+        eager = block(x)
+    torch.testing.assert_close(compiled, eager)
+    assert not [w for w in caught if "lru_cache" in str(w.message)]
