@@ -32,7 +32,10 @@ _HALF_COPIES = WeakIdKeyDictionary()
 
 
 def _half_copy(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``tensor`` in ``dtype``, cast once per storage and version of ``tensor``."""
+    """``tensor`` in ``dtype``, cast once per storage and version of ``tensor`` (every time for tensors made
+    under ``torch.inference_mode``, which have no version counter to tell an in-place change)."""
+    if tensor.is_inference():
+        return tensor.to(dtype)
     key = (tensor.data_ptr(), tensor._version, dtype)
     cached = _HALF_COPIES.get(tensor)
     if cached is None or cached[0] != key:

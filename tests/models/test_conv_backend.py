@@ -149,3 +149,16 @@ def test_half_precision_copies_leave_training_and_new_parameters_alone() -> None
         after = conv(x)
     assert before.abs().sum() > 0
     torch.testing.assert_close(after, conv.bias.to(torch.bfloat16).view(1, 4, 1, 1, 1).expand_as(after), rtol=0, atol=0)
+
+
+def test_layers_built_under_inference_mode_still_run_in_half_precision() -> None:
+    """Inference tensors have no version counter: their casts are not kept, and a change in place still counts."""
+    with torch.inference_mode():
+        conv = _swapped(nn.Conv3d(3, 4, 1))
+        x = torch.randn(1, 3, 2, 4, 4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            before = conv(x)
+            conv.weight.mul_(0)
+            after = conv(x)
+    assert before.dtype == torch.bfloat16 and before.abs().sum() > 0
+    torch.testing.assert_close(after, conv.bias.to(torch.bfloat16).view(1, 4, 1, 1, 1).expand_as(after), rtol=0, atol=0)
