@@ -10,10 +10,12 @@ For each pair (i3d_r50 vs i3d_r50_nl, i3d_r18 vs i3d_r18_nl) at 8x224x224 this m
 * the non-local blocks' share of inference time (timed with forward hooks) beside their share of FLOPs;
 * variants: ``channels_last_3d`` memory format and ``torch.compile`` (``--compile``), as speed ratios
   against eager, with their outputs checked against eager's;
-* inference paths of i3d_r50_nl and c2d_r50_nl at batch 1, timed in interleaved rounds: nlzoo's
-  ``auto`` path (:func:`nlzoo.models.inference.prepare_for_inference`: channels-last, BatchNorm folded,
-  the precision ``auto`` resolves to), the same in fp32, the plain fp32 module (eager) and pytorchvideo's
-  fp32 ``i3d_r50`` / ``c2d_r50`` (the peer, randomly initialised, same input), each with achieved GFLOP/s
+* inference paths of i3d_r50_nl, c2d_r50_nl (8x224x224 clips) and the image network resnet50_nl (224x224)
+  at batch 1, timed in interleaved rounds: nlzoo's ``auto`` path
+  (:func:`nlzoo.models.inference.prepare_for_inference`: channels-last, BatchNorm folded, the precision
+  ``auto`` resolves to), the same in fp32, the plain fp32 module (eager) and the peer in fp32, randomly
+  initialised, on the same input: pytorchvideo's ``i3d_r50`` / ``c2d_r50``, timm's ``resnet50``; each with
+  achieved GFLOP/s
   as a share of the GEMM peak measured in the same rounds at that path's precision (``--compile`` adds
   the auto path under ``torch.compile`` with inductor freezing).
 
@@ -44,13 +46,18 @@ from torch import nn
 
 import nlzoo
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
-from nlzoo.models import to_channels_last
+from nlzoo.models import has_3d_convs, to_channels_last
 from nlzoo.models.flops import count_flops
 from nlzoo.models.inference import prepare_for_inference
 from nlzoo.precision import autocast_dtype, cpu_model, inference_precision, resolve_precision
 
 PAIRS = {"r50": ("i3d_r50", "i3d_r50_nl"), "r18": ("i3d_r18", "i3d_r18_nl")}
-PEERS = {"i3d_r50_nl": "i3d_r50", "c2d_r50_nl": "c2d_r50"}  # nlzoo model -> pytorchvideo's network
+# nlzoo model -> (library, the library's network without non-local blocks)
+PEERS = {
+    "i3d_r50_nl": ("pytorchvideo", "i3d_r50"),
+    "c2d_r50_nl": ("pytorchvideo", "c2d_r50"),
+    "resnet50_nl": ("timm", "resnet50"),
+}
 
 
 # ---- timing ----------------------------------------------------------------------------------------
@@ -238,8 +245,12 @@ def _trained_looking(model: nn.Module) -> nn.Module:
     return model
 
 
-def _peer(name: str, frames: int, size: int) -> nn.Module | None:
-    """pytorchvideo's fp32 network, randomly initialised, with its head pool sized for the clip."""
+def _peer(library: str, name: str, frames: int, size: int) -> nn.Module | None:
+    """The peer's fp32 network, randomly initialised (pytorchvideo's with its head pool sized for the clip)."""
+    if library == "timm":
+        import timm
+
+        return timm.create_model(name, pretrained=False, num_classes=400)
     try:
         from pytorchvideo.models.hub import resnet as ptv_resnet
     except ImportError:
@@ -251,12 +262,14 @@ def _peer(name: str, frames: int, size: int) -> nn.Module | None:
 def measure_inference_paths(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     torch.manual_seed(0)
     eager = _trained_looking(nlzoo.load(name, pretrained=False, num_classes=400)).to(device).eval()
-    x = torch.randn(1, 3, args.frames, args.size, args.size, device=device)
+    clip = (args.frames,) if has_3d_convs(eager) else ()
+    x = torch.randn(1, 3, *clip, args.size, args.size, device=device)
     prepared = prepare_for_inference(copy.deepcopy(eager), device=device, example=x)
     paths: dict[str, tuple[nn.Module, str]] = {}
-    peer = _peer(PEERS[name], args.frames, args.size)
+    library, peer_name = PEERS[name]
+    peer = _peer(library, peer_name, args.frames, args.size)
     if peer is not None:
-        paths[f"pytorchvideo {PEERS[name]} fp32"] = (peer.to(device).eval(), "fp32")
+        paths[f"{library} {peer_name} fp32"] = (peer.to(device).eval(), "fp32")
     paths["nlzoo fp32 eager"] = (eager, "fp32")
     paths["nlzoo fp32 prepared"] = (prepared, "fp32")
     paths["nlzoo auto"] = (prepared, "auto")
@@ -290,7 +303,7 @@ def measure_inference_paths(name: str, args: argparse.Namespace, device: torch.d
         seconds = statistics.median(times[path])
         resolved = resolve_precision(precision, device)
         count = flops.get(path, flops["nlzoo fp32 prepared"])
-        is_peer = path.startswith("pytorchvideo")
+        is_peer = not path.startswith("nlzoo")
         out = None if is_peer else run(model, precision)
         results.append(
             PathResult(
@@ -305,20 +318,21 @@ def measure_inference_paths(name: str, args: argparse.Namespace, device: torch.d
                 top1_agrees=None if out is None else bool((out.argmax(-1) == reference.argmax(-1)).all()),
             )
         )
-    return {"model": name, "gemm_peak_gflops": peaks, "paths": [asdict(r) for r in results]}
+    size = "x".join(map(str, x.shape[2:]))
+    return {"model": name, "input": size, "gemm_peak_gflops": peaks, "paths": [asdict(r) for r in results]}
 
 
 def _print_inference(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         peaks = ", ".join(f"{d} {g:.0f}" for d, g in row["gemm_peak_gflops"].items())
-        print(f"\n{row['model']} inference, batch 1 (GEMM peak in the same rounds, GFLOP/s: {peaks})")
+        print(f"\n{row['model']} inference, batch 1, {row['input']} (GEMM peak in the same rounds, GFLOP/s: {peaks})")
         print(
             f"{'path':<28}{'precision':>10}{'ms':>9}{'GFLOP/s':>9}{'%peak':>7}{'vs eager':>9}"
             f"{'vs peer':>9}{'rel diff':>10}{'top-1':>7}"
         )
         by_path = {p["path"]: p for p in row["paths"]}
         eager_ms = by_path["nlzoo fp32 eager"]["ms"]
-        peer_ms = next((p["ms"] for p in row["paths"] if p["path"].startswith("pytorchvideo")), float("nan"))
+        peer_ms = next((p["ms"] for p in row["paths"] if not p["path"].startswith("nlzoo")), float("nan"))
         for p in row["paths"]:
             top1 = "" if p["top1_agrees"] is None else ("same" if p["top1_agrees"] else "DIFF")
             print(
@@ -334,7 +348,7 @@ def _print_report(report: dict[str, Any]) -> None:
     print(
         f"torch {env['torch']} on {env['device']} ({env['threads']} threads); clip {env['clip']}, "
         f"train batch {env['train_batch']}; fp32 matmul peak {env['matmul_peak_gflops']:.0f} GFLOP/s "
-        f"({env['matmul_size']}^3); inference paths at {env['inference_clip']}"
+        f"({env['matmul_size']}^3); inference paths at {env['inference_clip']} (clips)"
     )
     if not report["models"]:
         _print_inference(report["inference"])

@@ -79,7 +79,7 @@ def check_trained(name: str) -> None:
 
 
 def load_for_inference(name: str, *, device: str | torch.device = "cpu") -> nn.Module:
-    """A model with weights, ready to predict on ``device``: eval mode, video networks channels-last,
+    """A model with weights, ready to predict on ``device``: eval mode, channels-last,
     BatchNorm folded into the convolutions (see :func:`nlzoo.models.inference.prepare_for_inference`).
 
     ``name`` follows :func:`nlzoo.load`'s rule: a model folder path (``./x``, ``/abs/x``, ``local-dir:x``),

@@ -1,8 +1,9 @@
 """A network made ready to predict, and run at the chosen precision: what every inference path shares.
 
-:func:`prepare_for_inference` puts a model in eval mode on its device, in channels-last layout with its 3-D
-convolutions on oneDNN (video networks, :mod:`nlzoo.models.conv_backend`), with every BatchNorm folded into
-its convolution (:mod:`nlzoo.models.fuse`), optionally compiled. :func:`predict_batches` runs it under
+:func:`prepare_for_inference` puts a model in eval mode on its device, in channels-last layout, with its
+convolutions made faster at inference (:mod:`nlzoo.models.conv_backend`: small fp32 video layers on oneDNN,
+weights kept in half precision under autocast) and every BatchNorm folded into its convolution
+(:mod:`nlzoo.models.fuse`), optionally compiled. :func:`predict_batches` runs it under
 ``torch.inference_mode`` and the precision :mod:`nlzoo.precision` resolves (``auto``: bf16 autocast where it
 is faster), giving float32 outputs.
 """
@@ -15,9 +16,9 @@ import torch
 from torch import nn
 
 from ..precision import inference_precision
-from .conv_backend import use_onednn_convolutions
+from .conv_backend import use_inference_convolutions
 from .fuse import fold_batchnorm
-from .memory_format import has_3d_convs, to_channels_last
+from .memory_format import to_channels_last
 
 
 def example_input(model: nn.Module) -> torch.Tensor | None:
@@ -40,7 +41,11 @@ def prepare_for_inference(
     fold_bn: bool = True,
     compile: bool = False,
 ) -> nn.Module:
-    """``model`` in eval mode on ``device``, channels-last (video networks) and BatchNorm-folded, in place.
+    """``model`` in eval mode on ``device``, channels-last and BatchNorm-folded, in place.
+
+    Channels-last pays for image networks too: on an AMD EPYC Zen 5 at batch 1, resnet50_nl 1.04x (fp32) and
+    1.22x (bf16), resnet18_nl_l2l3 1.20x / 1.44x, simplebaseline_r50_nl 1.07x / 1.41x; inputs need no
+    conversion (a convolution with channels-last weights answers in channels-last).
 
     Args:
         model: a network; it is changed in place (fold only a copy you will not train or save).
@@ -58,9 +63,8 @@ def prepare_for_inference(
         The prepared model (the ``torch.compile`` wrapper when ``compile``).
     """
     model = model.to(device).eval()
-    if has_3d_convs(model):
-        to_channels_last(model)  # faster convolutions; 2-D networks gain nothing at their usual sizes
-        use_onednn_convolutions(model)  # PyTorch's batch-1 size rule sends small video layers to a slow kernel
+    to_channels_last(model)
+    use_inference_convolutions(model)  # oneDNN for small fp32 video layers, weights kept in half precision
     has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     example = example if example is not None else example_input(model)
     if fold_bn and has_bn and example is not None:

@@ -51,7 +51,8 @@ def test_models_benchmark_counts_the_nonlocal_flops() -> None:
     for model in report["inference"]:
         paths = {path["path"]: path for path in model["paths"]}
         peer = model["model"].split("_nl")[0]
-        assert {f"pytorchvideo {peer} fp32", "nlzoo fp32 eager", "nlzoo fp32 prepared", "nlzoo auto"} <= set(paths)
+        library = "timm" if peer.startswith("resnet") else "pytorchvideo"
+        assert {f"{library} {peer} fp32", "nlzoo fp32 eager", "nlzoo fp32 prepared", "nlzoo auto"} <= set(paths)
         assert paths["nlzoo fp32 prepared"]["max_rel_diff"] < 1e-4  # folded BN, channels-last: exact up to rounding
         auto = paths["nlzoo auto"]
         assert auto["precision"] in {"fp32", "bf16", "fp16"}

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from torch import nn
 
 import nlzoo
-from nlzoo.models.conv_backend import OneDnnConv3d, use_onednn_convolutions
+from nlzoo.models.conv_backend import HalfWeightsConv2d, OneDnnConv3d, use_inference_convolutions
 from nlzoo.models.inference import prepare_for_inference
 
 CL = torch.channels_last_3d
 
 
 def _swapped(conv: nn.Conv3d) -> nn.Conv3d:
-    assert use_onednn_convolutions(conv) == 1
+    assert use_inference_convolutions(conv) == 1
     return conv
 
 
@@ -101,13 +101,17 @@ def test_prepared_video_networks_use_it_and_keep_their_outputs() -> None:
         torch.testing.assert_close(prepared(x), expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("dims", [2, 3])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_half_precision_weights_are_cast_once_and_recast_when_they_change(dtype: torch.dtype) -> None:
+def test_half_precision_weights_are_cast_once_and_recast_when_they_change(dtype: torch.dtype, dims: int) -> None:
     torch.manual_seed(0)
-    plain = nn.Conv3d(8, 4, (1, 3, 3), padding=(0, 1, 1)).eval()
-    conv = _swapped(nn.Conv3d(8, 4, (1, 3, 3), padding=(0, 1, 1)).eval())
+    layer = nn.Conv3d if dims == 3 else nn.Conv2d
+    kernel, padding = ((1, 3, 3), (0, 1, 1)) if dims == 3 else (3, 1)
+    plain = layer(8, 4, kernel, padding=padding).eval()
+    conv = _swapped(layer(8, 4, kernel, padding=padding).eval())
+    assert isinstance(conv, HalfWeightsConv2d if dims == 2 else OneDnnConv3d)
     conv.load_state_dict(plain.state_dict())
-    x = torch.randn(1, 8, 2, 6, 6)
+    x = torch.randn(1, 8, 2, 6, 6) if dims == 3 else torch.randn(1, 8, 6, 6)
     casts = []
     real_to = torch.Tensor.to
 

@@ -32,19 +32,25 @@ def _trained_looking(name: str) -> nn.Module:
     return model
 
 
-@pytest.fixture(scope="module")
-def models() -> tuple[nn.Module, nn.Module]:
-    plain = _trained_looking("c2d_r18_nl")
-    prepared = prepare_for_inference(_trained_looking("c2d_r18_nl"), example=torch.zeros(1, 3, 4, 32, 32))
-    return plain, prepared
+# A video network (clips) and an image network (timm ResNet with blocks), with their input shapes.
+NETWORKS = {"c2d_r18_nl": (3, 4, 32, 32), "resnet18_nl_l2l3": (3, 64, 64)}
+
+
+@pytest.fixture(scope="module", params=sorted(NETWORKS))
+def models(request: pytest.FixtureRequest) -> tuple[nn.Module, nn.Module, tuple[int, ...]]:
+    name, shape = request.param, NETWORKS[request.param]
+    plain = _trained_looking(name)
+    prepared = prepare_for_inference(_trained_looking(name), example=torch.zeros(1, *shape))
+    return plain, prepared, shape
 
 
 def test_prepared_models_are_folded_channels_last_and_equal_in_fp32(models) -> None:
-    plain, prepared = models
+    plain, prepared, shape = models
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in prepared.modules())
-    convs = [m for m in prepared.modules() if isinstance(m, nn.Conv3d)]
-    assert all(c.weight.is_contiguous(memory_format=torch.channels_last_3d) for c in convs)
-    views = torch.randn(5, 3, 4, 32, 32)
+    convs = [m for m in prepared.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
+    layout = torch.channels_last_3d if len(shape) == 4 else torch.channels_last
+    assert convs and all(c.weight.is_contiguous(memory_format=layout) for c in convs)
+    views = torch.randn(5, *shape)
     with torch.no_grad():
         expected = plain(views)
     actual = torch.cat(list(predict_batches(prepared, views, batch_size=2, precision="fp32")))
@@ -52,8 +58,8 @@ def test_prepared_models_are_folded_channels_last_and_equal_in_fp32(models) -> N
 
 
 def test_bf16_logits_are_within_the_stated_tolerance_with_the_same_top1(models) -> None:
-    plain, prepared = models
-    views = torch.randn(6, 3, 4, 32, 32)
+    plain, prepared, shape = models
+    views = torch.randn(6, *shape)
     with torch.no_grad():
         reference = plain(views)
     bf16 = torch.cat(list(predict_batches(prepared, views, batch_size=3, precision="bf16")))
@@ -63,46 +69,53 @@ def test_bf16_logits_are_within_the_stated_tolerance_with_the_same_top1(models) 
 
 
 class _Ops(TorchDispatchMode):
-    """Counts the aten ops of a forward pass and keeps the copies' (source dtype, result dtype)."""
+    """Counts the aten ops of a forward pass and keeps the copies' (source dtype, result dtype, shape)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.ops: Counter[str] = Counter()
-        self.copies: list[tuple[torch.dtype, torch.dtype]] = []
+        self.copies: list[tuple[torch.dtype, torch.dtype, tuple[int, ...]]] = []
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         self.ops[func.overloadpacket.__name__] += 1
         if func.overloadpacket.__name__ in ("_to_copy", "clone", "copy_", "contiguous"):
-            self.copies.append((args[0].dtype, out.dtype))
+            self.copies.append((args[0].dtype, out.dtype, tuple(out.shape)))
         return out
 
 
 @pytest.mark.parametrize("batch", [1, 2])
 def test_no_layout_round_trips_through_the_network_and_its_nonlocal_blocks(models, batch: int) -> None:
-    _, prepared = models
-    # As decoded: NCDHW; the stem's channels-last weight sets the layout. Batch 1 is the case PyTorch's own
+    _, prepared, shape = models
+    # As decoded: NC(D)HW; the stem's channels-last weight sets the layout. Batch 1 is the case PyTorch's own
     # size rule sent to a native kernel that answers in NCDHW (nlzoo.models.conv_backend routes it to oneDNN).
-    x = torch.randn(batch, 3, 4, 32, 32)
+    x = torch.randn(batch, *shape)
     layouts = []
     hooks = [b.register_forward_hook(lambda m, a, out: layouts.append(out)) for _, b in nonlocal_blocks(prepared)]
     with torch.no_grad(), _Ops() as fp32:
         prepared(x)
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), _Ops() as bf16:
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        prepared(x)  # the first half-precision call makes the weight copies
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16), _Ops() as bf16:  # autocast's cache is gone
         prepared(x)
     for hook in hooks:
         hook.remove()
-    assert fp32.ops["mkldnn_convolution"] == 28 and fp32.copies == []  # all on oneDNN, not one copy in fp32
-    assert bf16.copies and all(src != dst for src, dst in bf16.copies)  # only autocast's dtype casts
-    assert all(out.is_contiguous(memory_format=torch.channels_last_3d) for out in layouts)
+    assert fp32.copies == []  # not one layout copy in fp32
+    if len(shape) == 4:
+        assert fp32.ops["mkldnn_convolution"] == 28  # all on oneDNN
+    conv_weights = {tuple(m.weight.shape) for m in prepared.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)}
+    assert bf16.copies and all(src != dst for src, dst, _ in bf16.copies)  # only dtype casts
+    assert not [c for c in bf16.copies if c[2] in conv_weights]  # and no convolution weight is cast again
+    layout = torch.channels_last_3d if len(shape) == 4 else torch.channels_last
+    assert layouts and all(out.is_contiguous(memory_format=layout) for out in layouts)
 
 
 def test_predict_batches_keeps_autocast_inside_each_batch(models) -> None:
-    _, prepared = models
-    for out in predict_batches(prepared, torch.randn(4, 3, 4, 32, 32), batch_size=2, precision="bf16"):
+    _, prepared, shape = models
+    for out in predict_batches(prepared, torch.randn(4, *shape), batch_size=2, precision="bf16"):
         assert not torch.is_autocast_enabled("cpu") and out.dtype == torch.float32
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        next(predict_batches(prepared, torch.randn(1, 3, 4, 32, 32), batch_size=0))
+        next(predict_batches(prepared, torch.randn(1, *shape), batch_size=0))
 
 
 def test_the_folding_example_comes_from_the_data_config() -> None:
