@@ -22,7 +22,7 @@ from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MultilabelAveragePrecision
 
 from ..errors import ConfigError
-from ..models.memory_format import has_3d_convs, to_channels_last
+from ..models.memory_format import to_channels_last
 from ..zoo import DataConfig, load
 from .model_config import record_data_config, restore_data_config, save_data_config
 from .optim import OptimizerName, ScheduleName, build_optimizer, build_scheduler, ensure_finite_loss, param_groups
@@ -64,7 +64,7 @@ class ClassificationTask(pl.LightningModule):
         gamma: step decay factor.
         min_lr_factor: final multiplier of the cosine schedule.
         channels_last: keep the network's weights in channels-last layouts (faster convolutions, see
-            :mod:`nlzoo.models.memory_format`). Default: on for networks with 3D convolutions.
+            :mod:`nlzoo.models.memory_format`); off gives PyTorch's default layout.
     """
 
     input_key: ClassVar[str] = "input"
@@ -92,7 +92,7 @@ class ClassificationTask(pl.LightningModule):
         milestones: list[float] | None = None,
         gamma: float = 0.1,
         min_lr_factor: float = 0.0,
-        channels_last: bool | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self._skipped_inputs: dict[str, list[str]] = {}  # "path: reason" per stage, reported at epoch end
@@ -102,8 +102,6 @@ class ClassificationTask(pl.LightningModule):
         if label_names is not None and num_classes is not None and len(label_names) != num_classes:
             raise ConfigError(f"{len(label_names)} label names for num_classes={num_classes}")
         self.model = _build_network(model, num_classes, pretrained, model_args or {})
-        if channels_last is None:
-            channels_last = has_3d_convs(self.model)
         if channels_last:
             to_channels_last(self.model)
         self.num_classes = int(self.model.num_classes)

@@ -8,7 +8,7 @@ import torch
 
 from nlzoo.data import SkippedVideoWarning, VideoDataModule
 from nlzoo.models import ResNet3d
-from nlzoo.tasks import VideoClassifier
+from nlzoo.tasks import ImageClassifier, VideoClassifier
 
 from .tiny import TINY_DATA_CONFIG, tiny_data, trainer_args
 
@@ -149,9 +149,11 @@ def test_data_module_takes_the_data_config_from_the_task(synthetic_root: str) ->
     assert data.datasets["train"].config.num_frames == 8 and data.datasets["train"].config.sampling_rate == 8
 
 
-def test_video_networks_train_channels_last_unless_asked_not_to() -> None:
+def test_networks_train_channels_last_unless_asked_not_to() -> None:
     conv = VideoClassifier("c2d_r18", pretrained=False, num_classes=3).model.conv1.weight
     assert conv.is_contiguous(memory_format=torch.channels_last_3d) and not conv.is_contiguous()
     assert VideoClassifier(
         "c2d_r18", pretrained=False, num_classes=3, channels_last=False
     ).model.conv1.weight.is_contiguous()
+    image = ImageClassifier("resnet18_nl_l2l3", pretrained=False, num_classes=3).model.conv1.weight
+    assert image.is_contiguous(memory_format=torch.channels_last) and not image.is_contiguous()
