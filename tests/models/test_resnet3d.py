@@ -142,3 +142,13 @@ def test_bad_architecture_arguments() -> None:
         ResNet3d(18, nonlocal_after=["layer2.9"])
     with pytest.raises(ValueError, match="non-local blocks go after residual blocks"):
         ResNet3d(18, nonlocal_after=["layer2"])
+
+
+def test_video_network_keeps_bf16_through_its_pools() -> None:
+    model = ResNet3d(18, temporal="i3d", num_classes=3, nonlocal_after=("layer2.1",)).eval()
+    dtypes = {}
+    for name in ("maxpool", "pool2", "layer2.1_nonlocal.pool"):
+        model.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: dtypes.__setitem__(name, o.dtype))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        model(torch.randn(1, 3, 4, 32, 32))
+    assert dtypes == dict.fromkeys(dtypes, torch.bfloat16) and len(dtypes) == 3
