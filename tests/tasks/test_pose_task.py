@@ -51,3 +51,10 @@ def test_the_schedule_is_adam_with_step_decay() -> None:
         optimizer.step()
         scheduler.step()
     assert seen == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+
+
+def test_pose_networks_train_channels_last_unless_asked_not_to() -> None:
+    weight = PoseEstimator("simplebaseline_r18", pretrained=False).model.backbone.conv1.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    plain = PoseEstimator("simplebaseline_r18", pretrained=False, channels_last=False)
+    assert plain.model.backbone.conv1.weight.is_contiguous()
