@@ -34,6 +34,9 @@ COMMANDS: dict[str, str] = {
     "serve": "serve",
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# Commands whose process runs forward pass after forward pass: it keeps freed activation memory for reuse
+# (nlzoo.inference.allocator; 1.2-1.4x faster video inference on CPU).
+FORWARD_PASS_COMMANDS = frozenset({"predict-video", "predict-image", "explain", "extract-features", "serve"})
 
 
 def _command(name: str) -> ModuleType:
@@ -77,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command in FORWARD_PASS_COMMANDS:
+        from ..inference.allocator import keep_freed_memory
+
+        keep_freed_memory()
     try:
         return int(_command(args.command).run(args) or 0)
     except NlzooError as err:
