@@ -20,6 +20,7 @@ For each pair (i3d_r50 vs i3d_r50_nl, i3d_r18 vs i3d_r18_nl) at 8x224x224 this m
   the auto path under ``torch.compile`` with inductor freezing).
 
     python benchmarks/models.py [--quick] [--json] [--compile] [--device cuda] [--inference-only]
+                                [--keep-freed-memory]
 
 ``--quick`` runs the R18 pair on 4x112x112 clips and the inference paths at 4x64x64 with few repeats (a
 smoke test, not a measurement).
@@ -45,6 +46,7 @@ from timing import median_seconds, sync
 from torch import nn
 
 import nlzoo
+from nlzoo.inference.allocator import keep_freed_memory
 from nlzoo.layers import NonLocalBlock, nonlocal_blocks
 from nlzoo.models import has_3d_convs, to_channels_last
 from nlzoo.models.flops import count_flops
@@ -349,6 +351,7 @@ def _print_report(report: dict[str, Any]) -> None:
         f"torch {env['torch']} on {env['device']} ({env['threads']} threads); clip {env['clip']}, "
         f"train batch {env['train_batch']}; fp32 matmul peak {env['matmul_peak_gflops']:.0f} GFLOP/s "
         f"({env['matmul_size']}^3); inference paths at {env['inference_clip']} (clips)"
+        + ("; freed memory kept (the inference commands' allocator setting)" if env["keep_freed_memory"] else "")
     )
     if not report["models"]:
         _print_inference(report["inference"])
@@ -393,7 +396,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-batch", type=int, default=2)
     parser.add_argument("--inference-only", action="store_true", help="only the inference paths (nlzoo vs peer)")
     parser.add_argument("--inference-models", default=",".join(PEERS), help="comma-separated (default: %(default)s)")
+    parser.add_argument(
+        "--keep-freed-memory",
+        action="store_true",
+        help="the allocator setting nlzoo's inference commands use (nlzoo.inference.allocator), for every path",
+    )
     args = parser.parse_args(argv)
+    if args.keep_freed_memory and not keep_freed_memory():
+        parser.error("--keep-freed-memory needs glibc (Linux)")
     quick = args.quick
     args.frames, args.size = (4, 112) if quick else (8, 224)
     args.repeats, args.train_repeats = (3, 2) if quick else (10, 5)
@@ -420,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             "device": str(device) if device.type == "cuda" else f"cpu ({cpu_model()}, {platform.machine()})",
             "inference_clip": f"{infer_args.frames}x{infer_args.size}x{infer_args.size}",
             "threads": torch.get_num_threads(),
+            "keep_freed_memory": args.keep_freed_memory,
             "clip": f"{args.frames}x{args.size}x{args.size}",
             "train_batch": args.train_batch,
             "matmul_peak_gflops": peak,
