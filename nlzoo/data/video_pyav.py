@@ -11,6 +11,7 @@ comes out, or the decoder rejects a packet on the way, the index is rebuilt by d
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator, Sequence
 
 import av
@@ -117,7 +118,16 @@ class PyAVReader(VideoReader):
                 f"frames {missing[:5]} of {self.num_frames} could not be decoded ({len(missing)} missing; "
                 f"{self._errors.rejected_packets} packets rejected by the decoder); the file is corrupt or truncated",
             )
-        return torch.from_numpy(np.stack([found[i] for i in indices]))
+        frames = [found[i] for i in indices]
+        sizes = list(dict.fromkeys(f.shape[:2] for f in frames))
+        if len(sizes) > 1:  # a stream whose resolution changes (e.g. cut from adaptive streaming)
+            (height, width), (other_h, other_w) = sizes[0], sizes[1]
+            raise VideoDecodeError(
+                self.path,
+                f"its frame size changes mid-stream ({width}x{height}, then {other_w}x{other_h}); re-encode it at "
+                f"one size, e.g. ffmpeg -i {shlex.quote(self.path)} -vf scale={width}:{height} fixed.mp4",
+            )
+        return torch.from_numpy(np.stack(frames))
 
     def _correct_index(self) -> None:
         self.index = self._exact_index()

@@ -84,3 +84,37 @@ def test_backend_registry() -> None:
         open_video("x.mp4", backend="decord")
     with pytest.raises(ValueError, match="already registered"):
         register_backend("pyav")(lambda path: None)
+
+
+def _segment(path: Path, size: tuple[int, int], frames: int = 12) -> bytes:
+    """An MPEG-TS segment of ``frames`` H.264 frames at ``size`` (width, height)."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format="mpegts") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+        for k in range(frames):
+            image = np.full((size[1], size[0], 3), 10 * k, dtype=np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    return path.read_bytes()
+
+
+def test_a_resolution_change_mid_stream_is_one_clear_error_whose_advice_works(tmp_path: Path) -> None:
+    """Segments cut from adaptive streaming switch sizes; frames of two sizes cannot make one clip."""
+    import shlex
+    import shutil
+    import subprocess
+
+    video = tmp_path / "switch.ts"
+    video.write_bytes(_segment(tmp_path / "a.ts", (96, 64)) + _segment(tmp_path / "b.ts", (48, 32)))
+    with pytest.raises(VideoDecodeError, match=r"frame size changes mid-stream \(96x64, then 48x32\)") as caught:
+        read_frames(video, lambda n: [0, n - 1])
+    assert read_frames(video, lambda n: [0, 1])[0].shape == (2, 64, 96, 3)  # frames of one size still read
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("following the advice needs the ffmpeg program (make test installs it)")
+    program, *arguments = shlex.split(str(caught.value).split("e.g. ", 1)[1])
+    subprocess.run([program, "-v", "error", *arguments], cwd=tmp_path, check=True)
+    frames, indices = read_frames(tmp_path / "fixed.mp4", lambda n: range(n))
+    assert frames.shape == (24, 64, 96, 3) and len(indices) == 24
