@@ -12,6 +12,10 @@ fp16 tensor cores but no bf16, and fp32 elsewhere. It is decided by detection, n
   CPU model, family, bf16 flags, torch version and thread count.
   bf16 must be clearly faster (by ``_MIN_SPEEDUP``), so that noise can never make ``auto`` slower than fp32.
 * Any other CPU or device: fp32.
+
+An explicit ``bf16`` or ``fp16`` on a CPU without matrix instructions for it still runs (the user asked), but
+emulated: i3d_r50_nl took 57 s per clip in bf16 against 0.73 s in fp32 on an AMD EPYC Zen 3 (AVX2 only), so
+it raises a :class:`SlowPrecisionWarning` saying so and what to use instead.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import functools
 import json
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -176,17 +181,32 @@ def cpu_bf16_pays() -> bool:
     return speedup >= _MIN_SPEEDUP
 
 
+class SlowPrecisionWarning(UserWarning):
+    """A half precision was asked for on a CPU that has no matrix instructions for it (it runs emulated)."""
+
+
 def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
-    """``auto`` -> the concrete precision (``fp32``, ``bf16`` or ``fp16``) for ``device``; others pass through.
+    """``auto`` -> the concrete precision (``fp32``, ``bf16`` or ``fp16``) for ``device``; others pass through,
+    with a :class:`SlowPrecisionWarning` where the CPU has no instructions for them.
 
     Raises:
         ConfigError: an unknown precision name.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        return precision
     device = torch.device(device)
+    if precision != "auto":
+        native = {"bf16": cpu_has_bf16, "fp16": cpu_has_fp16}.get(precision)
+        if device.type == "cpu" and native is not None and not native():
+            warnings.warn(
+                f"precision {precision} on this CPU ({cpu_model()}) runs emulated, without {precision} matrix"
+                " instructions: many times slower than fp32 (i3d_r50_nl in bf16: 78x on an AMD EPYC without"
+                f" them); use precision auto (--precision auto), which picks {resolve_precision('auto', device)}"
+                " here",
+                SlowPrecisionWarning,
+                stacklevel=2,
+            )
+        return precision
     if device.type == "cuda":
         return cuda_precision(device)
     if device.type == "cpu":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,12 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict]:
     precision.cpu_bf16_pays.cache_clear()
 
 
-def test_explicit_precisions_pass_through_and_unknown_ones_list_the_choices() -> None:
-    for name in ("fp32", "bf16", "fp16"):
-        assert resolve_precision(name, "cpu") == name
+def test_explicit_precisions_pass_through_and_unknown_ones_list_the_choices(machine: dict) -> None:
+    machine["flags"] = frozenset({"avx512_bf16", "avx512_fp16"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("fp32", "bf16", "fp16"):
+            assert resolve_precision(name, "cpu") == name
     with pytest.raises(ConfigError, match="unknown precision 'fp8'; choose one of auto, fp32, bf16, fp16"):
         resolve_precision("fp8")
 
@@ -43,6 +47,33 @@ def test_auto_is_fp32_on_a_cpu_without_bf16_instructions(machine: dict) -> None:
     machine["flags"] = frozenset({"avx2", "fma", "avx512f"})
     assert resolve_precision("auto", "cpu") == "fp32"
     assert machine["runs"] == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "slow"), [(set(), {"bf16", "fp16"}), ({"avx512_bf16"}, {"fp16"}), ({"amx_bf16", "amx_fp16"}, set())]
+)
+def test_a_half_precision_the_cpu_has_no_instructions_for_warns_and_its_advice_works(
+    machine: dict, flags: set, slow: set
+) -> None:
+    machine["flags"], machine["speedup"] = frozenset(flags), 0.9
+    for name in ("bf16", "fp16"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert resolve_precision(name, "cpu") == name
+        messages = [str(w.message) for w in caught if issubclass(w.category, precision.SlowPrecisionWarning)]
+        assert len(messages) == (name in slow)
+        if name in slow:
+            (message,) = messages
+            assert f"precision {name} on this CPU (Test CPU 9000) runs emulated" in message
+            advised = message.split("use precision ")[1].split(" ")[0]
+            picked = message.rsplit("which picks ", 1)[1].split(" ")[0]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # following the advice warns no more and gets what it said
+                assert resolve_precision(advised, "cpu") == picked
+            assert picked == ("bf16" if flags & {"amx_bf16"} else "fp32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert resolve_precision("bf16", "meta") == "bf16"  # only CPUs are judged
 
 
 def test_auto_is_bf16_with_amx_without_measuring(machine: dict) -> None:

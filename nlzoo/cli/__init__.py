@@ -3,7 +3,8 @@
 ``fit | validate | test | predict`` are the Lightning CLI (see :mod:`nlzoo.cli.lightning`); the zoo
 subcommands beside them each live in one module of this package exposing ``add_parser`` and ``run``.
 Errors a user can cause (:class:`nlzoo.errors.NlzooError`) print as one line and exit 2 (``--traceback`` or
-``NLZOO_TRACEBACK=1`` shows the trace); anything else is a bug and keeps its traceback (exit 1). Only this
+``NLZOO_TRACEBACK=1`` shows the trace); anything else is a bug and keeps its traceback (exit 1). nlzoo's own
+warnings (a skipped file, a slow precision) print as one line too, the command still running. Only this
 package's modules load for ``--help``: torch, Lightning and the zoo are imported when a command runs.
 """
 
@@ -13,6 +14,8 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from types import ModuleType
 
 from .. import __version__
@@ -85,7 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
         keep_freed_memory()
     try:
-        return int(_command(args.command).run(args) or 0)
+        with warnings.catch_warnings():  # restores the display hook when the command returns
+            warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+            return int(_command(args.command).run(args) or 0)
     except NlzooError as err:
         if args.traceback or os.environ.get("NLZOO_TRACEBACK"):
             raise
@@ -93,6 +98,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: the user's choice, not a bug; the shell's code for SIGINT
         print(f"nlzoo {args.command}: interrupted", file=sys.stderr)
         return 128 + 2
+
+
+def _one_line_warnings(command: str, show: Callable[..., None]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints nlzoo's own warnings as ``nlzoo COMMAND: warning: MESSAGE`` (their
+    message says what to do; the source line Python adds means nothing to a user) and leaves others to ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        if category.__module__.split(".")[0] == "nlzoo":
+            print(f"nlzoo {command}: warning: {message}", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
 
 
 def report_user_error(command: str, err: Exception) -> int:

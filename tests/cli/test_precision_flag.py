@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,40 @@ def test_an_unknown_precision_is_refused_with_the_choices(command, capsys) -> No
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "argument --precision: invalid choice: 'fp8'" in err and all(p in err for p in ("auto", "bf16", "fp16"))
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_warns_in_one_line_and_the_advised_flag_does_not(
+    setup, monkeypatch, capsys, request
+) -> None:
+    folder, video = setup
+    monkeypatch.setattr(nlzoo.precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    nlzoo.precision.cpu_bf16_pays.cache_clear()
+    request.addfinalizer(nlzoo.precision.cpu_bf16_pays.cache_clear)
+    argv = ["predict-video", str(video), "--model", str(folder), "--views", "1x1", "--device", "cpu"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main([*argv, "--precision", "bf16"]) == 0
+    captured = capsys.readouterr()
+    (line,) = [line for line in captured.err.splitlines() if "warning" in line]
+    assert line.startswith("nlzoo predict-video: warning: precision bf16 on this CPU (") and "runs emulated" in line
+    assert "same_colour" in captured.out  # a warning, not a refusal: the command ran
+    advice = line.split("use precision auto (")[1].split(")")[0]
+    assert advice == "--precision auto"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert main([*argv, *advice.split()]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_other_libraries_warnings_keep_their_usual_form(setup, monkeypatch, capsys) -> None:
+    folder, video = setup
+
+    def noisy(*args, **kwargs):
+        warnings.warn("a torch-style warning", UserWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    real = nlzoo.models.inference.inference_precision
+    monkeypatch.setattr(nlzoo.models.inference, "inference_precision", noisy)
+    with pytest.warns(UserWarning, match="a torch-style warning"):  # reaches Python's usual display hook
+        assert main(["predict-video", str(video), "--model", str(folder), "--views", "1x1", "--precision", "fp32"]) == 0
+    assert "nlzoo predict-video: warning" not in capsys.readouterr().err
