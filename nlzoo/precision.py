@@ -204,7 +204,7 @@ def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str
                 f" them); use precision auto (--precision auto), which picks {resolve_precision('auto', device)}"
                 " here",
                 SlowPrecisionWarning,
-                stacklevel=2,
+                stacklevel=1,  # one place, so Python's default filter shows it once per process
             )
         return precision
     if device.type == "cuda":
