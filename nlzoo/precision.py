@@ -55,10 +55,15 @@ def _cpuinfo_field(*names: str) -> str:
     return ""
 
 
-@functools.lru_cache(maxsize=1)
+# Read once at import (a small file). A plain global, not an lru_cache: the attention cost model reads the flags
+# inside compiled graphs, where dynamo folds a global into a constant but warns on (and traces) an lru_cache.
+# (torch.compiler.assume_constant_result would do too, but it imports dynamo: 1-3 s on every nlzoo import.)
+_CPU_FLAGS = frozenset(_cpuinfo_field("flags", "Features").split())
+
+
 def cpu_flags() -> frozenset[str]:
     """The CPU feature flags of this machine (``/proc/cpuinfo``; empty where that file does not exist)."""
-    return frozenset(_cpuinfo_field("flags", "Features").split())
+    return _CPU_FLAGS
 
 
 @functools.lru_cache(maxsize=1)
@@ -69,14 +74,11 @@ def cpu_model() -> str:
     return _cpuinfo_field("model name", "Hardware") or platform.processor() or platform.machine()
 
 
-# Read by the attention cost model inside compiled graphs: a constant there, not code for dynamo to trace.
-@torch.compiler.assume_constant_result
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bf16 matrix instructions (Intel AMX-BF16, or AVX512-BF16 on Intel / AMD Zen 4+)."""
     return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
-@torch.compiler.assume_constant_result
 def cpu_has_fp16() -> bool:
     """Whether this CPU has fp16 matrix instructions (AVX512-FP16 or AMX-FP16); without them PyTorch's CPU fp16
     matrix products take a slow generic path (non-local attention as two fp16 products ran 30x slower than the
