@@ -13,7 +13,8 @@ EPILOG = """examples:
   nlzoo models                 every model
   nlzoo models i3d_r50         names containing i3d_r50 (a pattern without * or ? matches anywhere)
   nlzoo models "c2d_*_nl" --pretrained
-Parameters and FLOPs are counted on the meta device (no weights are allocated or downloaded).
+Parameters and FLOPs are counted on the meta device (no weights are allocated or downloaded), once per
+nlzoo and torch version: later listings read them from ~/.cache/nlzoo/complexity.json.
 GFLOPs: one forward pass on one input of the shown size; a multiply-add counts 2 (papers often quote
 multiply-adds, half of this)."""
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from ..zoo import get_entry
-    from ..zoo.complexity import measure_complexity
+    from ..zoo.complexity import zoo_complexity
 
     names = matching_models(args.patterns, pretrained=args.pretrained, task=args.task)
     if not names:
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             if entry.classifier is None:  # a builder of several architectures (any timm model): no one size
                 table.add_row(name, entry.task.split("-")[0], "-", "-", "-", "any", "-")
                 continue
-            size = measure_complexity(name)
+            size = zoo_complexity(name)
             table.add_row(
                 name,
                 entry.task.split("-")[0],
