@@ -10,6 +10,7 @@ on a 2-core AMD EPYC Zen 3, so :func:`zoo_complexity` keeps the counts of defaul
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass
@@ -88,7 +89,7 @@ def zoo_complexity(name: str) -> Complexity:
     the same torch and the same nlzoo source (a changed file, even in a checkout, counts again)."""
     from ..precision import cache_dir  # the one per-machine cache folder
 
-    path, stamp = cache_dir() / "complexity.json", _source_stamp()
+    path, stamp = cache_dir() / "complexity.json", _package_stamp()
     models = _read_cache(path, stamp)
     with contextlib.suppress(KeyError, TypeError, ValueError):  # absent or damaged: counted again below
         entry = models[name]
@@ -111,6 +112,12 @@ def _read_cache(path: Path, stamp: str) -> dict[str, Any]:
 
 
 _PACKAGE = Path(__file__).resolve().parents[1]
+
+
+@functools.lru_cache(maxsize=1)
+def _package_stamp() -> str:
+    """nlzoo's own stamp, hashed once per process (the listing asks for it once per model)."""
+    return _source_stamp(_PACKAGE)
 
 
 def _source_stamp(package: Path = _PACKAGE) -> str:

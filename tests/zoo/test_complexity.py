@@ -58,7 +58,7 @@ def test_the_zoo_listing_counts_each_model_once_per_source(counted: list[str], t
     first = zoo_complexity("c2d_r18_nl")
     assert first == measure_complexity("c2d_r18_nl") and counted == ["c2d_r18_nl"]
     assert zoo_complexity("c2d_r18_nl") == first and zoo_complexity("c2d_r18") and counted == ["c2d_r18_nl", "c2d_r18"]
-    monkeypatch.setattr(complexity, "_source_stamp", lambda: "another nlzoo")  # an edited source file
+    monkeypatch.setattr(complexity, "_package_stamp", lambda: "another nlzoo")  # an edited source file
     assert zoo_complexity("c2d_r18_nl") == first and counted == ["c2d_r18_nl", "c2d_r18", "c2d_r18_nl"]
     cache = json.loads((tmp_path / "nlzoo" / "complexity.json").read_text())
     assert cache["stamp"] == "another nlzoo" and set(cache["models"]) == {"c2d_r18_nl"}  # the stale ones are gone
@@ -69,7 +69,7 @@ def test_a_damaged_cache_is_counted_again(counted: list[str], tmp_path: Path, da
     path = tmp_path / "nlzoo" / "complexity.json"
     path.parent.mkdir()
     if damage == "STAMP_WITH_BAD_ENTRY":
-        damage = json.dumps({"stamp": complexity._source_stamp(), "models": {"c2d_r18": {"params": "x"}}})
+        damage = json.dumps({"stamp": complexity._package_stamp(), "models": {"c2d_r18": {"params": "x"}}})
     path.write_text(damage)
     assert zoo_complexity("c2d_r18") == measure_complexity("c2d_r18") and counted == ["c2d_r18"]
     assert "c2d_r18" in json.loads(path.read_text())["models"]
@@ -86,6 +86,7 @@ def test_the_source_stamp_changes_with_any_source_file_and_torch(tmp_path: Path,
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "sub" / "b.py").write_text("y = 2\n")
     (tmp_path / "notes.txt").write_text("not source")
+    assert complexity._package_stamp() == complexity._source_stamp(complexity._PACKAGE)
     first = complexity._source_stamp(tmp_path)
     (tmp_path / "notes.txt").write_text("changed, still not source")
     assert complexity._source_stamp(tmp_path) == first
