@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from ..zoo import get_entry
-    from ..zoo.complexity import zoo_complexity
+    from ..zoo.complexity import zoo_complexities
 
     names = matching_models(args.patterns, pretrained=args.pretrained, task=args.task)
     if not names:
@@ -74,25 +74,29 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("NL", justify="right")
     table.add_column("input", no_wrap=True)
     table.add_column("tags")
+    entries = {name: get_entry(name) for name in names}
+    # A builder of several architectures (any timm model) has no one size.
+    sized = [name for name, entry in entries.items() if entry.classifier is not None]
     with Progress(console=Console(stderr=True), transient=True) as progress:
-        for name in progress.track(names, description="counting parameters and FLOPs"):
-            entry = get_entry(name)
-            tags = Text("\n").join(
-                Text(t.tag + STATUS_MARK[t.status][0], style=STATUS_MARK[t.status][1]) for t in entry.tags.values()
-            )
-            if entry.classifier is None:  # a builder of several architectures (any timm model): no one size
-                table.add_row(name, entry.task.split("-")[0], "-", "-", "-", "any", "-")
-                continue
-            size = zoo_complexity(name)
-            table.add_row(
-                name,
-                entry.task.split("-")[0],
-                f"{size.params / 1e6:.1f}M",
-                f"{size.gflops:.1f}",
-                str(size.nonlocal_blocks),
-                "x".join(map(str, size.input_shape[1:])),
-                tags if entry.tags else "-",
-            )
+        counted = progress.track(zoo_complexities(sized), total=len(sized), description="counting parameters and FLOPs")
+        sizes = dict(counted)
+    for name, entry in entries.items():
+        tags = Text("\n").join(
+            Text(t.tag + STATUS_MARK[t.status][0], style=STATUS_MARK[t.status][1]) for t in entry.tags.values()
+        )
+        if name not in sizes:
+            table.add_row(name, entry.task.split("-")[0], "-", "-", "-", "any", "-")
+            continue
+        size = sizes[name]
+        table.add_row(
+            name,
+            entry.task.split("-")[0],
+            f"{size.params / 1e6:.1f}M",
+            f"{size.gflops:.1f}",
+            str(size.nonlocal_blocks),
+            "x".join(map(str, size.input_shape[1:])),
+            tags if entry.tags else "-",
+        )
     console = Console()
     console.print(table)
     console.print(

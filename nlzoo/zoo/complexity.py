@@ -3,7 +3,7 @@
 A model built on the meta device (:func:`nlzoo.zoo.meta.build_on_meta`) has the real architecture but no
 storage, and a forward pass on it only propagates shapes: the whole zoo (109 models) is counted in about 13 s
 on a 2-core Xeon, without memory. (PyTorch runs meta kernels in Python, about 1 ms an op.) That was still 34 s
-on a 2-core AMD EPYC Zen 3, so :func:`zoo_complexity` keeps the counts of default-sized models in
+on a 2-core AMD EPYC Zen 3, so :func:`zoo_complexities` keeps the counts of default-sized models in
 ``$XDG_CACHE_HOME/nlzoo/complexity.json``, valid for one torch version and one exact nlzoo source tree.
 """
 
@@ -13,6 +13,7 @@ import contextlib
 import functools
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -84,21 +85,27 @@ def measure_complexity(name: str, *, input_shape: tuple[int, ...] | None = None,
     )
 
 
-def zoo_complexity(name: str) -> Complexity:
-    """:func:`measure_complexity` of ``name`` at its default input, from the cache where it was counted before by
-    the same torch and the same nlzoo source (a changed file, even in a checkout, counts again)."""
+def zoo_complexities(names: Iterable[str]) -> Iterator[tuple[str, Complexity]]:
+    """``(name, measure_complexity(name))`` at each default input, from the cache where the same torch and the same
+    nlzoo source (a changed file, even in a checkout, counts again) counted it before. The cache is read once and
+    written once, when the iteration ends or stops (so an interrupted listing keeps what it counted)."""
     from ..precision import cache_dir  # the one per-machine cache folder
 
     path, stamp = cache_dir() / "complexity.json", _package_stamp()
-    models = _read_cache(path, stamp)
-    with contextlib.suppress(KeyError, TypeError, ValueError):  # absent or damaged: counted again below
-        entry = models[name]
-        return Complexity(**{**entry, "input_shape": tuple(entry["input_shape"])})
-    size = measure_complexity(name)
-    models[name] = asdict(size)
-    with contextlib.suppress(OSError):  # a read-only home only costs counting again next time
-        atomic_write_text(path, json.dumps({"stamp": stamp, "models": models}, sort_keys=True))
-    return size
+    models, counted = _read_cache(path, stamp), False
+    try:
+        for name in names:
+            try:
+                entry = models[name]
+                size = Complexity(**{**entry, "input_shape": tuple(entry["input_shape"])})
+            except (KeyError, TypeError, ValueError):  # absent or damaged: count it
+                size, counted = measure_complexity(name), True
+                models[name] = asdict(size)
+            yield name, size
+    finally:
+        if counted:
+            with contextlib.suppress(OSError):  # a read-only home only costs counting again next time
+                atomic_write_text(path, json.dumps({"stamp": stamp, "models": models}, sort_keys=True))
 
 
 def _read_cache(path: Path, stamp: str) -> dict[str, Any]:
@@ -120,7 +127,7 @@ def _package_stamp() -> str:
     return _source_stamp(_PACKAGE)
 
 
-def _source_stamp(package: Path = _PACKAGE) -> str:
+def _source_stamp(package: Path) -> str:
     """torch's version and a hash of every source file of ``package`` (nlzoo): what the counts depend on (a few
     ms)."""
     digest = hashlib.sha256(torch.__version__.encode())

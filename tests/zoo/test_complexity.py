@@ -11,7 +11,7 @@ import torch
 import nlzoo
 from nlzoo.models.flops import count_flops
 from nlzoo.zoo import complexity
-from nlzoo.zoo.complexity import measure_complexity, zoo_complexity
+from nlzoo.zoo.complexity import measure_complexity, zoo_complexities
 
 
 def test_params_and_blocks_match_the_real_model() -> None:
@@ -44,6 +44,11 @@ def test_unknown_names_say_what_exists() -> None:
         measure_complexity("c2d_r18_nll")
 
 
+def zoo_complexity(name: str) -> complexity.Complexity:
+    ((_, size),) = zoo_complexities([name])
+    return size
+
+
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     """A fresh cache folder; records which names are really counted."""
@@ -73,6 +78,22 @@ def test_a_damaged_cache_is_counted_again(counted: list[str], tmp_path: Path, da
     path.write_text(damage)
     assert zoo_complexity("c2d_r18") == measure_complexity("c2d_r18") and counted == ["c2d_r18"]
     assert "c2d_r18" in json.loads(path.read_text())["models"]
+
+
+def test_a_listing_reads_and_writes_the_cache_once_and_an_interrupted_one_keeps_its_counts(
+    counted: list[str], tmp_path: Path, monkeypatch
+) -> None:
+    writes = []
+    real_write = complexity.atomic_write_text
+    monkeypatch.setattr(complexity, "atomic_write_text", lambda *a: writes.append(a) or real_write(*a))
+    listing = zoo_complexities(["c2d_r18", "c2d_r18_nl", "i3d_r18"])
+    assert next(listing)[0] == "c2d_r18" and next(listing)[0] == "c2d_r18_nl"
+    listing.close()  # Ctrl-C in the middle of the table
+    assert len(writes) == 1 and counted == ["c2d_r18", "c2d_r18_nl"]
+    names = ["c2d_r18", "c2d_r18_nl", "i3d_r18"]
+    assert [name for name, _ in zoo_complexities(names)] == names
+    assert counted == ["c2d_r18", "c2d_r18_nl", "i3d_r18"] and len(writes) == 2
+    assert list(zoo_complexities(["c2d_r18", "i3d_r18"])) and len(writes) == 2  # all cached: nothing written
 
 
 def test_an_unwritable_cache_still_answers(counted: list[str], tmp_path: Path, monkeypatch) -> None:
