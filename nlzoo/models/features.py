@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .conv_backend import conv_bn_relu
 
 Indices = int | Sequence[int] | None
 VIDEO_FORMATS = ("NCTHW", "NTHWC")
@@ -113,8 +114,13 @@ class StagedFeatures:
         return [stage.info() for stage in self._stages()]
 
     def _run(self, x: torch.Tensor, stage: FeatureStage) -> torch.Tensor:
-        for step in stage.steps:
-            x = self.get_submodule(step)(x)  # type: ignore[attr-defined]
+        modules = [self.get_submodule(step) for step in stage.steps]  # type: ignore[attr-defined]
+        while modules:
+            if len(modules) > 2 and isinstance(modules[0], nn.Conv3d | nn.Conv2d) and isinstance(modules[2], nn.ReLU):
+                x = conv_bn_relu(*modules[:3], x)  # a stem: the ReLU runs inside the convolution once prepared
+                modules = modules[3:]
+            else:
+                x = modules.pop(0)(x)
         return x
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -37,13 +37,23 @@ def _cpu_sdpa_backward_flops(
     return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
+def _onednn_conv_flops(x_shape: Any, second: Any, third: Any, *args: Any, out_shape: Any, **kwargs: Any) -> int:
+    """Both overloads: ``(X, W, B, ...)`` and ``.binary`` ``(X, other, W, B, ...)``, told apart by the third
+    argument (a weight has the input's rank, a bias rank 1, or it is None)."""
+    binary = third is not None and len(third) == len(x_shape)
+    return flop_counter.conv_flop_count(x_shape, third if binary else second, out_shape, transposed=False)
+
+
 def extra_formulas() -> dict[Any, Callable[..., int]]:
-    """FLOP formulas for ops FlopCounterMode lacks (the CPU SDPA kernels), as its ``custom_mapping``."""
+    """FLOP formulas for ops FlopCounterMode lacks, as its ``custom_mapping``: the CPU SDPA kernels and the
+    oneDNN convolutions prepared networks run at inference (:mod:`nlzoo.models.conv_backend`)."""
     aten = torch.ops.aten
     formulas: dict[Any, Callable[..., int]] = {}
     if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
         formulas[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_sdpa_flops
         formulas[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_sdpa_backward_flops
+    if hasattr(torch.ops.mkldnn, "_convolution_pointwise"):
+        formulas[torch.ops.mkldnn._convolution_pointwise] = _onednn_conv_flops  # keyed by packet: both overloads
     return formulas
 
 

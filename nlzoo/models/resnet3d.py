@@ -19,6 +19,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..layers import insert_nonlocal
 from ..layers.pooling import MaxPool3d
+from .conv_backend import conv_bn_relu
 from .features import FeatureStage, StagedFeatures
 
 Temporal = Literal["c2d", "i3d"]
@@ -62,8 +63,8 @@ class BasicBlock3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
-        x = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(_add_shortcut(self.bn2(self.conv2(x)), shortcut))
+        x = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
+        return conv_bn_relu(self.conv2, self.bn2, self.relu, x, shortcut)
 
 
 class Bottleneck3d(nn.Module):
@@ -88,15 +89,9 @@ class Bottleneck3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shortcut = x if self.downsample is None else self.downsample(x)
-        x = self.relu(self.bn1(self.conv1(x)))
-        x = self.relu(self.bn2(self.conv2(x)))
-        return self.relu(_add_shortcut(self.bn3(self.conv3(x)), shortcut))
-
-
-def _add_shortcut(x: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
-    """``x + shortcut`` written into ``x``: a fresh activation that nothing saved for backward reads (BatchNorm
-    and convolutions keep their inputs), so the sum costs no new tensor (2.3x faster at res2 than ``+``)."""
-    return x.add_(shortcut)
+        x = conv_bn_relu(self.conv1, self.bn1, self.relu, x)
+        x = conv_bn_relu(self.conv2, self.bn2, self.relu, x)
+        return conv_bn_relu(self.conv3, self.bn3, self.relu, x, shortcut)
 
 
 def _shortcut(inplanes: int, outplanes: int, stride: int) -> nn.Sequential | None:

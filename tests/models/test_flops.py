@@ -52,3 +52,16 @@ def test_a_training_step_counts_the_backward_of_sdpa_too() -> None:
     pairwise_forward = 2 * 2 * b * n * m * d  # q k^T and a v
     # torch's SDPA backward formula: 5 products (scores recomputed, dV, dP, dQ, dK), 2.5 x the forward's 2
     assert step.total - plain.get_total_flops() == pairwise_forward + 5 * pairwise_forward // 2
+
+
+def test_prepared_networks_count_like_plain_ones_at_inference() -> None:
+    """Prepared convolutions run as oneDNN ops (with post-ops) the counter has no formula of its own for."""
+    from nlzoo.models.inference import prepare_for_inference
+
+    model = nlzoo.create_model("i3d_r18_nl", num_classes=5).eval()
+    x = torch.randn(1, 3, 4, 64, 64)
+    plain = count_flops(model, lambda: model(x))
+    prepared = prepare_for_inference(model, example=x)
+    for precision in (None, torch.bfloat16):
+        with torch.inference_mode(), torch.autocast("cpu", dtype=precision or torch.float32, enabled=bool(precision)):
+            assert count_flops(prepared, lambda: prepared(x)) == plain
