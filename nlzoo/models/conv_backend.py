@@ -37,6 +37,7 @@ from torch.nn.modules.module import _global_forward_hooks, _global_forward_pre_h
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..precision import active_autocast_dtype
+from .space_to_depth import fold_input, fold_weight, folded_geometry, folds_space
 
 # parameter -> {dtype: ((storage address, version), its copy)}; keyed by identity, entries go with their parameter
 _HALF_COPIES = WeakIdKeyDictionary()
@@ -107,11 +108,16 @@ def _onednn_dtype(conv: nn.Module, x: torch.Tensor) -> torch.dtype | None:
 def _onednn_conv(
     conv: nn.Module, x: torch.Tensor, dtype: torch.dtype, *, shortcut: torch.Tensor | None = None, relu: bool = False
 ) -> torch.Tensor:
-    """``conv(x)`` [``+ shortcut``] [then ReLU] as one oneDNN convolution with its reordered weight."""
-    geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
-    x = x.to(dtype)
+    """``conv(x)`` [``+ shortcut``] [then ReLU] as one oneDNN convolution with its reordered weight (stems over
+    few channels folded, :mod:`nlzoo.models.space_to_depth`)."""
+    folded = folds_space(conv, x)
+    if folded:
+        geometry, x = folded_geometry(conv), fold_input(conv, x, dtype)
+    else:
+        geometry, x = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups), x.to(dtype)
 
     def reorder(weight: torch.Tensor) -> torch.Tensor:
+        weight = fold_weight(weight) if folded else weight
         return torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
 
     weight = _kept_copy(_REORDERED, conv.weight, dtype, reorder)

@@ -100,6 +100,10 @@ def test_no_layout_round_trips_through_the_network_and_its_nonlocal_blocks(model
         prepared(x)
     for hook in hooks:
         hook.remove()
+    for ops in (fp32, bf16):  # the stem's 2x2 pixel blocks go into channels once (nlzoo.models.space_to_depth)
+        folds = [c for c in ops.copies if c[2][:4] == (batch, 2, 2, 3)]
+        assert len(folds) == 1
+        ops.copies = [c for c in ops.copies if c not in folds]
     assert fp32.copies == []  # not one layout copy in fp32
     convs = [m for m in prepared.modules() if isinstance(m, nn.Conv2d | nn.Conv3d)]
     assert fp32.ops["_convolution_pointwise"] == len(convs)  # all on oneDNN
