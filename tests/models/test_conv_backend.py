@@ -285,3 +285,17 @@ def test_reordered_weights_are_kept_per_precision_and_remade_when_they_change() 
             expected = F.conv3d(x.to(dtype), conv.weight.to(dtype), conv.bias.to(dtype), padding=(0, 1, 1))
             torch.testing.assert_close(run(dtype), expected, rtol=1e-2, atol=1e-2)
         assert reorders == precisions * 2  # the change was seen
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="oneDNN has no bf16 kernels here")
+@pytest.mark.parametrize("fuse", [False, True])
+def test_inputs_smaller_than_the_kernel_stay_right_in_bf16(fuse: bool) -> None:
+    """A 1-frame clip through I3D's stem: PyTorch's own bf16 oneDNN kernel answers such shapes wrongly."""
+    torch.manual_seed(0)
+    conv = _swapped(nn.Conv3d(3, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3)).eval())
+    x = torch.randn(1, 3, 1, 16, 16)
+    expected = F.conv3d(x, conv.weight, conv.bias, (1, 2, 2), (2, 3, 3))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = conv_bn_relu(conv, nn.Identity(), nn.ReLU(), x) if fuse else conv(x)
+    assert out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), expected.relu() if fuse else expected, rtol=2e-2, atol=2e-2)
