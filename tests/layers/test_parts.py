@@ -110,16 +110,24 @@ def test_cost_model_picks_direct_for_the_padded_gaussian_only() -> None:
     assert softmax.materialise_affinity(16, 16, 64, 32)  # affinity smaller than the embeddings
 
 
+@pytest.mark.parametrize("amx", [True, False])
 @pytest.mark.parametrize("bf16_instructions", [True, False])
 def test_cost_model_takes_whole_bf16_products_on_cpus_that_have_them(
-    bf16_instructions: bool, monkeypatch: pytest.MonkeyPatch
+    bf16_instructions: bool, amx: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """CPU flash attention gains nothing from bf16; the direct path's GEMMs run on the bf16 units."""
+    """CPU flash attention gains nothing from bf16 without AMX; the direct path's GEMMs run on the bf16 units.
+    With AMX the flash kernel uses the tiles and wins at inference, not forward and backward."""
     monkeypatch.setattr(softmax, "cpu_has_bf16", lambda: bf16_instructions)
+    monkeypatch.setattr(softmax, "cpu_has_amx_bf16", lambda: amx and bf16_instructions)
     bf16 = torch.bfloat16
     for n, m, c in [(3136, 784, 256), (3136, 3136, 256), (1568, 784, 512)]:  # embedded Gaussian, res3 / res4
-        assert softmax.materialise_affinity(n, m, c, c, dtype=bf16) is bf16_instructions
+        assert softmax.materialise_affinity(n, m, c, c, dtype=bf16, backward=True) is bf16_instructions
+        inference = softmax.materialise_affinity(n, m, c, c, dtype=bf16, backward=False)
+        assert inference is (bf16_instructions and not amx)
+        with torch.no_grad():  # the default: whether autograd records
+            assert softmax.materialise_affinity(n, m, c, c, dtype=bf16) is inference
         assert not softmax.materialise_affinity(n, m, c, c, "cuda", dtype=bf16)
+    assert softmax.materialise_affinity(784, 196, 512, 512, dtype=bf16, backward=False)  # res4: affinity is small
     # the memory bound still holds: 12544 x 12544 scores are 25x the embeddings
     assert not softmax.materialise_affinity(12544, 12544, 128, 128, dtype=bf16)
 

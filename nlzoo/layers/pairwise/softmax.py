@@ -15,7 +15,13 @@ memory stays within a constant factor of the fused path's) *and* direct is faste
 operations than the padded fused kernel; in bf16 on CPUs with bf16 instructions always. CPU flash attention
 runs bf16 in small blocks with fp32 softmax arithmetic and gained nothing over fp32 (AMD EPYC Zen 5, res3
 4x28x28 over pooled keys: 15.8 ms bf16, 16.2 ms fp32), while the direct path's two products are whole bf16
-GEMMs: 4.0 ms, and 1.8-4.4x faster than fused forward and backward at every shape measured. fp16 on CPUs
+GEMMs: 4.0 ms, and 1.8-4.4x faster than fused forward and backward at every shape measured. With AMX, CPU
+flash attention runs its bf16 blocks on the tiles, and at inference it is the faster path beyond the first case
+(Intel Xeon, attention alone at batch 2: res3 3136 x 784 keys, width 256, 4.6 ms fused vs 9.2 ms direct,
+1.06-3.7x at every such shape measured; a whole res3 block of c2d_r50_nl on a 32-frame clip, 12544 x 3136:
+39 vs 65 ms, at 8 frames within 5%), while forward and backward it is not (0.70-0.89x at mid sizes, 1.13-1.6x
+only for the largest affinities): so under AMX the fused kernel is taken for inference, direct for training.
+fp16 on CPUs
 without fp16 matrix instructions always takes the fused kernel: PyTorch's CPU fp16 products are 30x slower
 there (res4 784 x 784 keys: 332 ms direct, 11 ms fused); with them it keeps the fp32 rule.
 On CUDA the fused kernels are used beyond the first case (their speed there comes from not touching the
@@ -36,7 +42,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...precision import active_autocast_dtype, cpu_has_bf16, cpu_has_fp16
+from ...precision import active_autocast_dtype, cpu_has_amx_bf16, cpu_has_bf16, cpu_has_fp16
 from .base import PairwiseFunction, register_pairwise
 
 # The direct path's softmax (exp, sums, division, and their backward) per affinity element, in multiply-adds of
@@ -50,10 +56,18 @@ UNDERFLOW_LOGIT = 64.0
 
 
 def materialise_affinity(
-    n: int, m: int, e: int, d: int, device_type: str = "cpu", dtype: torch.dtype = torch.float32
+    n: int,
+    m: int,
+    e: int,
+    d: int,
+    device_type: str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    *,
+    backward: bool | None = None,
 ) -> bool:
     """Whether the direct (affinity in memory) path is the faster exact choice for N queries, M keys, q/k width
-    ``e`` and value width ``d`` in ``dtype``. See the module docstring for the model."""
+    ``e`` and value width ``d`` in ``dtype``, for a forward pass that autograd records (``backward``; default:
+    whether grad mode is on). See the module docstring for the model."""
     if device_type == "cpu" and dtype == torch.float16 and not cpu_has_fp16():
         return False
     embeddings = (n + m) * max(e, d)
@@ -62,7 +76,7 @@ def materialise_affinity(
     if device_type != "cpu" or n * m > AFFINITY_MEMORY_FACTOR * (n + m) * (e + d):
         return False
     if dtype == torch.bfloat16 and cpu_has_bf16():
-        return True
+        return (torch.is_grad_enabled() if backward is None else backward) or not cpu_has_amx_bf16()
     fused_macs = n * m * (e + max(e, d))  # the narrower side is zero-padded to the wider one
     direct_macs = n * m * (e + d + SOFTMAX_COST_MACS)
     return direct_macs < fused_macs
