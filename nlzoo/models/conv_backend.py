@@ -118,7 +118,8 @@ def _onednn_conv(
     and is cast to ``dtype`` after: PyTorch 2.14's bf16 oneDNN 3-D convolution answers such inputs wrongly
     (up to 100% relative error, autocast's own path included; 155 of 1,062 small shapes tried).
     """
-    if dtype != torch.float32 and any(size < k for size, k in zip(x.shape[2:], conv.kernel_size, strict=False)):
+    extents = (d * (k - 1) + 1 for k, d in zip(conv.kernel_size, conv.dilation, strict=True))
+    if dtype != torch.float32 and any(size < e for size, e in zip(x.shape[2:], extents, strict=False)):
         return _onednn_conv(conv, x.float(), torch.float32, shortcut=shortcut, relu=relu).to(dtype)
     folded = folds_space(conv)
     if folded:
