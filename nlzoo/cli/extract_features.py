@@ -17,6 +17,8 @@ video that could not be read, with the reason. A rerun skips videos already done
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .argtypes import add_precision_argument
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("input", metavar="INPUT", help="a video, a folder (searched recursively) or a list file")
@@ -32,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("npy", "safetensors", "both"), default="npy", help="feature files")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader decoding workers (default 2)")
-    parser.add_argument("--precision", default="auto", help="auto (default), fp32, bf16 or fp16")
+    add_precision_argument(parser)
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
     parser.add_argument("--devices", default="1", help="devices per node (Lightning; N > 1 runs DDP)")
     parser.add_argument("--num_nodes", "--num-nodes", type=int, default=1, help="machines (Lightning DDP)")

@@ -66,7 +66,7 @@ def test_explain_and_predict_image_take_the_flag(setup, monkeypatch, tmp_path, c
     assert asked == ["bf16", "bf16"]  # the image and its mirror (flip test)
 
 
-@pytest.mark.parametrize("command", ["predict-video", "predict-image", "explain"])
+@pytest.mark.parametrize("command", ["predict-video", "predict-image", "explain", "extract-features"])
 def test_an_unknown_precision_is_refused_with_the_choices(command, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main([command, "x", "--model", "m", "--precision", "fp8"])
