@@ -119,6 +119,8 @@ class NlzooCLI(LightningCLI):
         kwargs = super()._prepare_subcommand_kwargs(subcommand)
         if "weights_only" in kwargs and kwargs["weights_only"] is None:
             kwargs["weights_only"] = True  # --ckpt_path is data, also for URLs (where Lightning defaults to False)
+        if subcommand != "fit" and kwargs.get("ckpt_path") in ("best", "last"):
+            kwargs["ckpt_path"] = run_checkpoint(kwargs["ckpt_path"], self.trainer)
         check_ckpt_path(kwargs.get("ckpt_path"))
         return kwargs
 
@@ -137,6 +139,63 @@ def _nlzoo_cause(err: BaseException) -> NlzooError | None:
             return err
         seen.add(id(err))
         err = err.__cause__ or err.__context__
+    return None
+
+
+def run_checkpoint(key: str, trainer: Trainer) -> str:
+    """``--ckpt_path best`` / ``last`` for ``validate``, ``test`` or ``predict``: the file of the newest earlier run.
+
+    Lightning resolves these keys only right after ``fit`` in the same process: a new ``test`` raised a
+    ValueError for ``best``, and for ``last`` warned and evaluated the untrained network with exit code 0. The
+    run is found where the trainer's ``ModelCheckpoint`` saves (its ``dirpath``, else every ``checkpoints``
+    folder under ``default_root_dir``, newest first); ``best`` is the best file that run's ``ModelCheckpoint``
+    recorded in its last checkpoint.
+
+    Raises:
+        ConfigError: no such checkpoint; the message names a file to pass instead where there is one.
+    """
+    callback = trainer.checkpoint_callback
+    dirpath = callback.dirpath if isinstance(callback, ModelCheckpoint) else None
+    root = Path(dirpath or trainer.default_root_dir)
+    folders = [root] if dirpath else sorted(root.glob("**/checkpoints"), key=_newest_change, reverse=True)
+    saved = next((files for folder in folders if (files := sorted(folder.glob("*.ckpt"), key=_newest_change))), [])
+    lasts = [c for c in saved if c.name.startswith("last")]
+    found = lasts[-1] if key == "last" and lasts else None
+    if key == "best" and saved:
+        found = _recorded_best(lasts[-1] if lasts else saved[-1], callback)
+    if found is not None:
+        return str(found)
+    hint = f"; pass a checkpoint file, e.g. --ckpt_path {saved[-1]}" if saved else "; pass a checkpoint file"
+    raise ConfigError(
+        f"--ckpt_path {key}: no {key} checkpoint of an earlier run under {root} (Lightning knows '{key}' only "
+        f"right after fit in the same command){hint}"
+    )
+
+
+def _newest_change(path: Path) -> float:
+    """A file's modification time; a folder's: that of its newest checkpoint (0 without one)."""
+    if path.is_file():
+        return path.stat().st_mtime
+    return max((c.stat().st_mtime for c in path.glob("*.ckpt")), default=0.0)
+
+
+def _recorded_best(checkpoint: Path, callback: Any) -> Path | None:
+    """The best checkpoint the run's ModelCheckpoint recorded in ``checkpoint`` (found beside it if the run's
+    folder moved), or None."""
+    import pickle
+
+    import torch
+
+    try:
+        states = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("callbacks", {})
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):  # damaged: the error names other files
+        return None
+    state = states.get(callback.state_key) if isinstance(callback, ModelCheckpoint) else None
+    paths = [s.get("best_model_path") for s in ([state] if state else states.values()) if isinstance(s, dict)]
+    for path in filter(None, paths):
+        for candidate in (Path(path), checkpoint.parent / Path(path).name):
+            if candidate.is_file():
+                return candidate
     return None
 
 

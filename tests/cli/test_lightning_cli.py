@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from pytorch_lightning import Trainer
 
 import nlzoo
 from nlzoo.cli import main
@@ -75,6 +77,43 @@ def test_fit_then_test_from_the_recipe(tmp_path: Path) -> None:
     assert cfg.label_names == ["different_colour", "same_colour"]
     weights = torch.load(last, weights_only=True)["state_dict"]
     torch.testing.assert_close(exported.fc.weight, weights["model.fc.weight"])
+
+
+def test_best_and_last_in_a_new_command_find_the_earlier_runs_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lightning alone raised for 'best' and, for 'last', tested the untrained network with exit code 0."""
+    assert main(["fit", "--config", str(RECIPE), *_tiny_overrides(tmp_path), "--trainer.max_epochs", "2"]) == 0
+    (checkpoints,) = (tmp_path / "run").glob("**/checkpoints")
+    recorded = torch.load(checkpoints / "last.ckpt", weights_only=True)["callbacks"]
+    (best,) = [Path(s["best_model_path"]) for s in recorded.values() if s.get("best_model_path")]
+    asked = []
+    real = Trainer.test
+
+    @functools.wraps(real)  # the CLI reads the method's signature for its options
+    def spy(self: Trainer, *args: object, **kwargs: object) -> object:
+        asked.append(kwargs["ckpt_path"])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "test", spy)
+    for key in ("last", "best"):
+        assert main(["test", "--config", str(RECIPE), *_tiny_overrides(tmp_path), "--ckpt_path", key]) == 0
+    assert [Path(p).resolve() for p in asked] == [(checkpoints / "last.ckpt").resolve(), best.resolve()]
+
+    # A run folder without the asked-for file: one line naming a file that works, and it does.
+    other = tmp_path / "other/lightning_logs/version_0/checkpoints"
+    other.mkdir(parents=True)
+    (other / "epoch=0-step=2.ckpt").write_bytes(best.read_bytes())
+    overrides = [*_tiny_overrides(tmp_path), "--trainer.default_root_dir", str(tmp_path / "other")]
+    capsys.readouterr()
+    assert main(["test", "--config", str(RECIPE), *overrides, "--ckpt_path", "last"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--ckpt_path last: no last checkpoint of an earlier run" in line
+    advice = line.split("e.g. ")[1].split()
+    assert main(["test", "--config", str(RECIPE), *overrides, *advice]) == 0
+    capsys.readouterr()
+    assert main(["test", "--config", str(RECIPE), *_tiny_overrides(tmp_path / "none"), "--ckpt_path", "best"]) == 2
+    assert "pass a checkpoint file" in capsys.readouterr().err
 
 
 def test_export_refuses_a_checkpoint_without_a_task(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
