@@ -120,30 +120,36 @@ def measure_cpu_bf16_speedup(*, rounds: int = 5) -> float:
     """fp32 time / bf16 time of an I3D bottleneck (3x1x1, 1x3x3 and 1x1x1 convolutions with their ReLUs, 256 ->
     64 -> 256 channels, 4x28x28, channels-last), each precision as prepared models run it
     (:mod:`nlzoo.models.conv_backend`): one oneDNN convolution per layer with its weight reordered beforehand and
-    the ReLU as a post-op.
+    the ReLU as a post-op (on CPUs whose oneDNN has no bf16 kernels, bf16 runs PyTorch's emulated convolution,
+    as prepared models do there).
 
     Measuring anything else misleads: against PyTorch's own batch-1 rule, which sends this size to a slower
     native fp32 kernel, ``auto`` once picked bf16 on a Xeon where bf16 ran the whole network 1.2x slower than
     fp32. The two precisions are timed in alternation and each keeps its best round, so load from other
     processes hits both alike.
     """
-    cl = torch.channels_last_3d
+    cl, unit = torch.channels_last_3d, [1, 1, 1]
     x = torch.randn(1, 256, 4, 28, 28).contiguous(memory_format=cl)
     shapes = [(256, 64, (3, 1, 1), [1, 0, 0]), (64, 64, (1, 3, 3), [0, 1, 1]), (64, 256, (1, 1, 1), [0, 0, 0])]
+    # where oneDNN has no bf16 kernels (no AVX512-BW/VL/DQ), prepared models run PyTorch's emulated convolution
+    onednn = {torch.float32: True, torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported()}
     layers = {}
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in onednn:
         layers[dtype] = []
         for cin, cout, kernel, padding in shapes:
             weight = torch.randn(cout, cin, *kernel, dtype=dtype).contiguous(memory_format=cl)
-            size = [1, cin, 4, 28, 28]
-            packed = torch.ops.mkldnn._reorder_convolution_weight(weight, padding, [1, 1, 1], [1, 1, 1], 1, size)
-            layers[dtype].append((packed, torch.zeros(cout, dtype=dtype), padding))
+            if onednn[dtype]:
+                size = [1, cin, 4, 28, 28]
+                weight = torch.ops.mkldnn._reorder_convolution_weight(weight, padding, unit, unit, 1, size)
+            layers[dtype].append((weight, torch.zeros(cout, dtype=dtype), padding))
 
     def bottleneck(dtype: torch.dtype) -> torch.Tensor:
         y = x.to(dtype)
         for weight, bias, padding in layers[dtype]:
-            unit = [1, 1, 1]
-            y = torch.ops.mkldnn._convolution_pointwise(y, weight, bias, padding, unit, unit, 1, "relu", [], "")
+            if onednn[dtype]:
+                y = torch.ops.mkldnn._convolution_pointwise(y, weight, bias, padding, unit, unit, 1, "relu", [], "")
+            else:
+                y = torch.relu_(torch.nn.functional.conv3d(y, weight, bias, padding=padding))
         return y
 
     best = dict.fromkeys(layers, float("inf"))
