@@ -112,7 +112,7 @@ def _onednn_conv(
     conv: nn.Module, x: torch.Tensor, dtype: torch.dtype, *, shortcut: torch.Tensor | None = None, relu: bool = False
 ) -> torch.Tensor:
     """``conv(x)`` [``+ shortcut``] [then ReLU] as one oneDNN convolution with its reordered weight (stems over
-    few channels folded, :mod:`nlzoo.models.space_to_depth`).
+    few channels folded in half precision, :mod:`nlzoo.models.space_to_depth`).
 
     An input smaller than the kernel in some dimension (a 1-frame clip through I3D's 5x7x7 stem) runs in fp32
     and is cast to ``dtype`` after: PyTorch 2.14's bf16 oneDNN 3-D convolution answers such inputs wrongly
@@ -121,7 +121,7 @@ def _onednn_conv(
     extents = (d * (k - 1) + 1 for k, d in zip(conv.kernel_size, conv.dilation, strict=True))
     if dtype != torch.float32 and any(size < e for size, e in zip(x.shape[2:], extents, strict=False)):
         return _onednn_conv(conv, x.float(), torch.float32, shortcut=shortcut, relu=relu).to(dtype)
-    folded = folds_space(conv)
+    folded = folds_space(conv, dtype)
     if folded:
         geometry, x = folded_geometry(conv), fold_input(conv, x, dtype)
     else:

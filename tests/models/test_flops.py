@@ -56,7 +56,7 @@ def test_a_training_step_counts_the_backward_of_sdpa_too() -> None:
 
 def test_prepared_networks_count_like_plain_ones_at_inference() -> None:
     """Prepared convolutions run as oneDNN ops (with post-ops) the counter has no formula of its own for; the
-    stem runs folded (nlzoo.models.space_to_depth), with its 7x7 kernel padded to 8x8: those zero taps count."""
+    stem runs folded in bf16 (nlzoo.models.space_to_depth), its 7x7 kernel padded to 8x8: those zero taps count."""
     from nlzoo.models.inference import prepare_for_inference
 
     model = nlzoo.create_model("i3d_r18_nl", num_classes=5).eval()
@@ -65,9 +65,9 @@ def test_prepared_networks_count_like_plain_ones_at_inference() -> None:
     stem = count_flops(model.conv1, lambda: model.conv1(x)).total
     prepared = prepare_for_inference(model, example=x)
     folded = plain.total - stem + stem * (4 * 4 * 4) // (7 * 7)  # 3 channels x 7x7 -> 12 x 4x4
-    # without oneDNN bf16 kernels (CPUs without AVX512-BW/VL/DQ), bf16 convolutions take PyTorch's path, unfolded
+    # fp32 never folds; without oneDNN bf16 kernels (CPUs without AVX512-BW/VL/DQ) bf16 takes PyTorch's path
     bf16_total = folded if torch.ops.mkldnn._is_mkldnn_bf16_supported() else plain.total
-    for precision, total in ((None, folded), (torch.bfloat16, bf16_total)):
+    for precision, total in ((None, plain.total), (torch.bfloat16, bf16_total)):
         with torch.inference_mode(), torch.autocast("cpu", dtype=precision or torch.float32, enabled=bool(precision)):
             counted = count_flops(prepared, lambda: prepared(x))
         assert counted.nonlocal_blocks == plain.nonlocal_blocks and counted.pairwise_counted

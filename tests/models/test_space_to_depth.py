@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from unittest import mock
 
 import pytest
 import torch
@@ -11,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from nlzoo.models import conv_backend
 from nlzoo.models.conv_backend import conv_bn_relu, use_inference_convolutions
 from nlzoo.models.space_to_depth import fold_input, fold_weight, folds_space
+
+
+def _folding_in_fp32_too():
+    """Folds fp32 convolutions too (by default only half precision folds), so that the folded path is checked
+    against fp32 results on every CPU, not only on those with oneDNN bf16 kernels."""
+    return mock.patch.object(conv_backend, "folds_space", lambda conv, dtype: folds_space(conv, torch.bfloat16))
 
 
 @settings(max_examples=40, deadline=None)
@@ -45,7 +53,7 @@ def test_folded_convolutions_match_the_strided_ones(
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last_3d if dims == 3 else torch.channels_last)
     convolve = F.conv3d if dims == 3 else F.conv2d
-    assert folds_space(conv)
+    assert folds_space(conv, torch.bfloat16) and not folds_space(conv, torch.float32)
     try:
         expected = convolve(x, conv.weight, conv.bias, stride, padding)
     except RuntimeError as error:  # the kernel does not fit: PyTorch's own error
@@ -54,7 +62,7 @@ def test_folded_convolutions_match_the_strided_ones(
             conv(x)
         return
     use_inference_convolutions(conv)
-    with torch.inference_mode():
+    with torch.inference_mode(), _folding_in_fp32_too():
         torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(
             conv_bn_relu(conv, nn.Identity(), nn.ReLU(), x), expected.relu(), rtol=1e-5, atol=1e-5
@@ -77,12 +85,14 @@ def test_the_fold_is_the_same_sum_by_hand() -> None:
     torch.testing.assert_close(out, F.conv3d(x.double(), conv.weight.double(), None, (1, 2, 2), (1, 3, 3)))
 
 
-def test_only_strided_convolutions_over_few_channels_are_folded() -> None:
-    assert folds_space(nn.Conv2d(3, 8, 7, 2, 3))
-    assert folds_space(nn.Conv3d(3, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3)))
-    assert not folds_space(nn.Conv2d(3, 8, 3, 1, 1))  # stride 1
-    assert not folds_space(nn.Conv2d(3, 8, 3, (2, 1), 1))  # strided one way only
-    assert not folds_space(nn.Conv2d(8, 8, 3, 2, 1))  # enough channels already
-    assert not folds_space(nn.Conv2d(4, 8, 3, 2, 1, groups=2))
-    assert not folds_space(nn.Conv2d(3, 8, 3, 2, 1, dilation=2))
-    assert not folds_space(nn.Conv2d(3, 8, 3, 2, "valid"))
+def test_only_strided_half_precision_convolutions_over_few_channels_are_folded() -> None:
+    half = torch.bfloat16
+    assert folds_space(nn.Conv2d(3, 8, 7, 2, 3), half) and folds_space(nn.Conv2d(3, 8, 7, 2, 3), torch.float16)
+    assert folds_space(nn.Conv3d(3, 8, (5, 7, 7), (1, 2, 2), (2, 3, 3)), half)
+    assert not folds_space(nn.Conv2d(3, 8, 7, 2, 3), torch.float32)  # fp32 only gains the zero taps
+    assert not folds_space(nn.Conv2d(3, 8, 3, 1, 1), half)  # stride 1
+    assert not folds_space(nn.Conv2d(3, 8, 3, (2, 1), 1), half)  # strided one way only
+    assert not folds_space(nn.Conv2d(8, 8, 3, 2, 1), half)  # enough channels already
+    assert not folds_space(nn.Conv2d(4, 8, 3, 2, 1, groups=2), half)
+    assert not folds_space(nn.Conv2d(3, 8, 3, 2, 1, dilation=2), half)
+    assert not folds_space(nn.Conv2d(3, 8, 3, 2, "valid"), half)
