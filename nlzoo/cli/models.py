@@ -67,13 +67,14 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no model matches {wanted!r}{filters}; run `nlzoo models` to see them all")
 
     table = Table(title=f"nlzoo models ({len(names)})", title_justify="left")
-    table.add_column("name", no_wrap=True)
-    table.add_column("task")
+    # Narrow terminals wrap names and tags rather than cut them or squeeze a column to nothing.
+    table.add_column("name", overflow="fold", min_width=12)
+    table.add_column("task", overflow="fold", min_width=5)
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("GFLOPs", justify="right", no_wrap=True)
-    table.add_column("NL", justify="right")
-    table.add_column("input", no_wrap=True)
-    table.add_column("tags")
+    table.add_column("NL", justify="right", no_wrap=True)
+    table.add_column("input", overflow="fold", min_width=5)
+    table.add_column("tags", overflow="fold", min_width=12)
     entries = {name: get_entry(name) for name in names}
     # A builder of several architectures (any timm model) has no one size.
     sized = [name for name, entry in entries.items() if entry.classifier is not None]
@@ -98,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
             tags if entry.tags else "-",
         )
     console = Console()
+    # A pipe or a file has no width to fit: the table keeps its natural one. A terminal narrower than the
+    # table's minimum gets longer lines (which it wraps) rather than Rich cropping the last columns away.
+    widths = console.measure(table, options=console.options.update(max_width=10_000))
+    console.width = max(console.width, widths.minimum if console.is_terminal else widths.maximum)
     console.print(table)
     console.print(
         "GFLOPs: one forward pass at the input shown (T x H x W or H x W); a multiply-add counts 2. "

@@ -73,3 +73,37 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     for command in (*COMMANDS, *LIGHTNING_COMMANDS):
         assert command in out
     assert {"models", "predict-video", "explain", "demo", "convert"} <= set(COMMANDS)
+
+
+def test_piped_output_keeps_every_tag_whole(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """A pipe or a file has no width: Rich's default 80 columns cut the tags ("kinetics40…") and squeezed the
+    task, NL and tags columns of the whole zoo to nothing."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["models", "i3d_r50_nl", "keypointrcnn_r18"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out and "kinetics400_vnl32x4_affine (convert)" in out
+    assert "│ keypointrcnn_r18_fpn_nl_head_backbone │ keypoints │" in out
+
+
+@pytest.mark.parametrize("width", [80, 40])
+def test_a_narrow_terminal_wraps_names_and_tags_without_cutting_them(
+    width: int, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """80 columns: names and tags wrap inside the table; 40, narrower than the table can be: its lines are longer
+    than the terminal (which wraps them) instead of Rich cropping the last columns away."""
+    import rich.console
+
+    class Terminal(rich.console.Console):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{"width": width, "force_terminal": True, "color_system": None, **kwargs})
+
+    monkeypatch.setattr(rich.console, "Console", Terminal)
+    assert main(["models", "i3d_r50_nl", "keypointrcnn_r18"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split("│") for line in lines if line.count("│") == 8]
+    assert "…" not in "".join(lines) and max(len(line) for line in lines) == max(width, len(lines[1]))
+    header = next(line for line in lines if " name " in line)
+    assert all(f" {column} " in header for column in ("task", "params", "GFLOPs", "NL", "input", "tags"))
+    names, tags = ("".join(row[i].strip() for row in rows) for i in (1, 7))
+    assert "keypointrcnn_r18_fpn_nl_head_backbone" in names  # wrapped across lines, every character kept
+    assert "kinetics400_vnl32x4_affine(convert)" in tags
