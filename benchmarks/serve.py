@@ -91,14 +91,14 @@ def reference_seconds(model_dir: str, clip: Path, views: tuple[int, int]) -> flo
     """The same inference without the page, in this process: views, scores, attention (fresh model per call)."""
     from nlzoo.inference.attention import draw_attention
     from nlzoo.inference.inputs import load_for_inference, read_video_views
-    from nlzoo.inference.video import video_scores
+    from nlzoo.inference.scores import class_scores
     from nlzoo.precision import inference_precision
 
     model = REFERENCE_MODELS.setdefault(model_dir, load_for_inference(model_dir))
     config = model.nlzoo_config.data_config
     start = time.perf_counter()
     with inference_precision("auto"):
-        video_scores(model, read_video_views(clip, config, num_clips=views[0], num_crops=views[1]))
+        class_scores(model, read_video_views(clip, config, num_clips=views[0], num_crops=views[1]))
         draw_attention(model, read_video_views(clip, config, num_clips=1, num_crops=1), config, panel_height=160)
     return time.perf_counter() - start
 

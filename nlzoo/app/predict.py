@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+from ..data.image_dataset import read_image as read_rgb_image
 from ..explain import save_gif
 from ..inference.attention import draw_attention
 from ..inference.inputs import read_image, read_video_views
-from ..inference.pose import draw_skeleton, person_crops, predict_keypoints
-from ..inference.video import video_scores
+from ..inference.labels import readable_labels
+from ..inference.pose import draw_skeleton, person_crops, predict_keypoints, whole_image_box
+from ..inference.scores import class_scores
 from ..models.skeleton import default_skeleton
 from ..precision import inference_precision
 from .limits import Limits, check_image, check_upload, check_video
@@ -74,7 +76,7 @@ def classify_video(
     start = time.perf_counter()
     with inference_precision(precision, device) as resolved:
         clip_views = read_video_views(path, cfg.data_config, num_clips=clips, num_crops=crops)
-        scores = video_scores(served.model, clip_views, precision=resolved)
+        scores = class_scores(served.model, clip_views, precision=resolved)
         predicted = time.perf_counter()
         centre = read_video_views(path, cfg.data_config, num_clips=1, num_crops=1) if served.blocks else None
         attention, queries = _attention(served, centre, block, resolved)
@@ -116,10 +118,9 @@ def analyse_image(
     scores, drawn = None, None
     with inference_precision(precision, device) as resolved:
         if cfg.task == "pose-estimation":
-            with Image.open(path) as raw:
-                image = raw.convert("RGB")
+            image = read_rgb_image(os.fspath(path))
             skeleton = default_skeleton(cfg.num_classes)
-            box = [[0.0, 0.0, float(image.width), float(image.height)]]
+            box = whole_image_box(image)
             keypoints = predict_keypoints(
                 served.model, image, box, cfg.data_config, skeleton=skeleton, device=device, precision=resolved
             )
@@ -127,9 +128,7 @@ def analyse_image(
             x = person_crops(image, box, cfg.data_config)[0]
         else:
             x = read_image(path, cfg.data_config)
-            with torch.inference_mode():
-                logits = served.model(x.to(device)).float()
-            scores = _top(logits.softmax(dim=-1)[0].cpu(), cfg.label_names, top_k)
+            scores = _top(class_scores(served.model, x, precision=resolved), cfg.label_names, top_k)
         predicted = time.perf_counter()
         attention, queries = _attention(served, x, block, resolved)
     return Answer(
@@ -146,7 +145,7 @@ def analyse_image(
 
 def _top(scores: torch.Tensor, names: list[str] | None, k: int) -> dict[str, float]:
     top = scores.topk(min(k, scores.numel()))
-    labels = names or [f"class_{i}" for i in range(scores.numel())]
+    labels = readable_labels(names, scores.numel())
     return {labels[i]: float(s) for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)}
 
 

@@ -58,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..zoo import get_entry
     from ..zoo.complexity import zoo_complexities
+    from .tables import print_table
 
     names = matching_models(args.patterns, pretrained=args.pretrained, task=args.task)
     if not names:
@@ -99,11 +100,7 @@ def run(args: argparse.Namespace) -> int:
             tags if entry.tags else "-",
         )
     console = Console()
-    # A pipe or a file has no width to fit: the table keeps its natural one. A terminal narrower than the
-    # table's minimum gets longer lines (which it wraps) rather than Rich cropping the last columns away.
-    widths = console.measure(table, options=console.options.update(max_width=10_000))
-    console.width = max(console.width, widths.minimum if console.is_terminal else widths.maximum)
-    console.print(table)
+    print_table(console, table)
     console.print(
         "GFLOPs: one forward pass at the input shown (T x H x W or H x W); a multiply-add counts 2. "
         "Tags: plain = weights load now (nlzoo.load('NAME.TAG')); (convert) = published elsewhere, "

@@ -1,9 +1,10 @@
-"""``nlzoo predict-image IMAGE --model NAME_OR_DIR``: run a pose model on an image and draw the skeleton.
+"""``nlzoo predict-image IMAGE --model NAME_OR_DIR``: classify an image, or draw a pose model's skeleton on it.
 
-Detectors (Faster / Mask / Keypoint R-CNN) draw boxes, masks, labels and keypoints instead (see
-:mod:`nlzoo.cli.predict_detection`).
+An image classifier prints its top-k classes (the image prepared as the image task's validation prepares it:
+timm's evaluation transform with the model's interpolation and crop_pct). Detectors (Faster / Mask / Keypoint
+R-CNN) draw boxes, masks, labels and keypoints (see :mod:`nlzoo.cli.predict_detection`).
 
-A top-down model sees one person per crop: give the persons' boxes with ``--box`` (repeatable), or the
+A top-down pose model sees one person per crop: give the persons' boxes with ``--box`` (repeatable), or the
 whole image is taken as one person box. The drawing goes to ``--out`` (default ``IMAGE_pose.png``), at the
 image's own size; the joints are printed as JSON lines (x, y, confidence per joint).
 """
@@ -16,11 +17,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch and Pillow load when the command runs, not for --help
+    from PIL import Image
     from torch import nn
 
     from ..zoo.config import DataConfig
 
-HELP = "draw a pose model's predicted skeleton onto an image"
+HELP = "classify an image (top-5 labels), or draw a pose model's skeleton or a detector's boxes onto it"
+
+EPILOG = """examples:
+  nlzoo predict-image cat.jpg --model resnet50_nl            top-5 ImageNet classes
+  nlzoo predict-image person.jpg --model simplebaseline_r50_nl --box 40 10 120 300
+  nlzoo predict-image street.jpg --model maskrcnn_r50_fpn_nl --threshold 0.5
+--out, --box, --no-flip and --threshold draw pose models' and detectors' outputs; --top-k is for classifiers."""
+
+# Options that only drawing models use, with their defaults: a classifier refuses them when given.
+_DRAWING_DEFAULTS = {"out": None, "box": None, "no_flip": False, "threshold": None}
+_THRESHOLD = 0.2
 
 _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 
@@ -28,12 +40,15 @@ _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .argtypes import add_precision_argument
 
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("image", help="the input image (any format Pillow reads)")
     parser.add_argument(
         "--model",
         required=True,
-        help="a model folder, hf-hub:org/repo, arch.tag, arch (its default tag) or a PoseEstimator .ckpt",
+        help="a model folder, hf-hub:org/repo, arch.tag, arch (its default tag) or a .ckpt of nlzoo fit",
     )
+    parser.add_argument("--top-k", type=int, default=5, help="image classifiers: how many classes to show (5)")
     parser.add_argument("--out", help="output PNG (default: IMAGE_pose.png beside the input)")
     parser.add_argument(
         "--box",
@@ -44,31 +59,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a person box in pixels, W and H > 0 (repeat for several persons); default: the whole image",
     )
     parser.add_argument(
-        "--threshold", type=float, default=0.2, help="hide joints (or detections) below this confidence (0.2)"
+        "--threshold", type=float, help=f"hide joints (or detections) below this confidence ({_THRESHOLD})"
     )
     parser.add_argument("--no-flip", action="store_true", help="skip flip-test averaging")
-    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
     add_precision_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..data.image_dataset import read_image
-    from ..errors import InputNotFoundError
-    from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints
+    from ..errors import ConfigError, InputNotFoundError
+    from ..inference.inputs import default_device
+    from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints, whole_image_box
     from ..models.skeleton import default_skeleton
 
+    if args.top_k < 1:
+        raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
     source = Path(args.image)
     if not source.is_file():
         raise InputNotFoundError(f"image {source} does not exist")
     if args.box:
         check_boxes(args.box)  # before loading (and perhaps downloading) a model
     image = read_image(str(source))  # RGB whatever the file's mode; its size is checked before decoding
+    args.device = args.device or default_device()
     model, data_config = _load_model(args.model, device=args.device)
+    if model.nlzoo_config.task == "image-classification":
+        return _classify(args, model, image)
+    args.threshold = _THRESHOLD if args.threshold is None else args.threshold
     if model.nlzoo_config.task != "pose-estimation":  # a detector: boxes, masks, keypoints of the whole image
         from .predict_detection import run_detection
 
         return run_detection(args, model, source, image)
-    boxes = args.box or [[0.0, 0.0, float(image.width), float(image.height)]]
+    boxes = args.box or whole_image_box(image)
     skeleton = default_skeleton(int(model.num_classes))
     keypoints = predict_keypoints(
         model,
@@ -87,17 +109,48 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classify(args: argparse.Namespace, model: nn.Module, image: Image.Image) -> int:
+    """An image classifier's top-k classes, the image prepared as the image task's validation prepares it."""
+    from rich.console import Console
+
+    from ..errors import ConfigError
+    from ..inference.inputs import classifier_input
+    from ..inference.scores import class_scores
+    from .tables import print_top_k
+
+    given = [name for name, default in _DRAWING_DEFAULTS.items() if getattr(args, name) != default]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(
+            f"{options}: for pose models and detectors; {args.model} is an image classifier, which prints its "
+            "top-k classes (--top-k): leave them out"
+        )
+    cfg = model.nlzoo_config
+    scores = class_scores(model, classifier_input(image, cfg.data_config), precision=args.precision)
+    d = cfg.data_config
+    console, err = Console(), Console(stderr=True)
+    console.print(
+        f"{args.image}: {cfg.architecture}, {d.crop_size[0]}x{d.crop_size[1]} centre crop "
+        f"(crop_pct {d.crop_pct or 'timm default'}, {d.interpolation})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    print_top_k(console, err, scores, cfg.label_names, args.top_k)
+    return 0
+
+
 def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:
-    """The pose model with weights (a bare name means its default tag, as for every inference command)."""
+    """An image model with weights (a bare name means its default tag, as for every inference command)."""
     from ..errors import ConfigError
     from ..inference.inputs import load_for_inference
 
     model = load_for_inference(name, device=device)
     config = getattr(model, "nlzoo_config", None)
-    if config is None or config.task not in ("pose-estimation", "detection", "keypoints"):
+    if config is None or config.task not in ("image-classification", "pose-estimation", "detection", "keypoints"):
         task = config.task if config is not None else "unknown"
         raise ConfigError(
-            f"{name} is a {task} model; predict-image needs a pose model; see nlzoo.list_models(task='pose-estimation')"
-            " (or a detector: task='detection' / 'keypoints')"
+            f"{name} is a {task} model; predict-image takes image classifiers, pose models and detectors "
+            f"(nlzoo models --task image-classification); classify a video with `nlzoo predict-video VIDEO "
+            f"--model {name}`"
         )
     return model, config.data_config

@@ -37,11 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from ..data.video_io import check_video_path
     from ..inference.inputs import default_device, load_for_inference, read_video_views
-    from ..inference.video import video_scores
+    from ..inference.scores import class_scores
+    from .tables import print_top_k
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be >= 1")
@@ -52,13 +52,16 @@ def run(args: argparse.Namespace) -> int:
         model = load_for_inference(args.model, device=device)
     cfg = model.nlzoo_config
     if cfg.data_config.num_frames is None:
-        raise ConfigError(f"{args.model} is an image model ({cfg.task}); predict-video needs a video model")
+        raise ConfigError(
+            f"{args.model} is an image model ({cfg.task}); predict-video needs a video model; for an image: "
+            f"`nlzoo predict-image IMAGE --model {args.model}`"
+        )
     clips, crops = args.views or (cfg.data_config.test_clips or 1, cfg.data_config.test_crops or 1)
     with err.status(f"decoding {clips}x{crops} views of {args.video}"):
         views = read_video_views(args.video, cfg.data_config, num_clips=clips, num_crops=crops)
     total = -(-len(views) // args.batch_size)
     with Progress(console=err, transient=True) as progress:
-        mean = video_scores(
+        mean = class_scores(
             model,
             views,
             batch_size=args.batch_size,
@@ -66,9 +69,6 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             track=lambda batches: progress.track(batches, total=total, description="classifying views"),
         )
-    top = mean.topk(min(args.top_k, mean.numel()))
-    names = cfg.label_names or [f"class_{i}" for i in range(mean.numel())]
-
     d = cfg.data_config
     console = Console()
     console.print(
@@ -77,14 +77,5 @@ def run(args: argparse.Namespace) -> int:
         highlight=False,
         soft_wrap=True,
     )
-    table = Table()
-    table.add_column("#", justify="right")
-    table.add_column("class", justify="right")
-    table.add_column("label")
-    table.add_column("score", justify="right")
-    for rank, (score, index) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1):
-        table.add_row(str(rank), str(index), names[index], f"{score:.4f}")
-    console.print(table)
-    if not cfg.label_names:
-        err.print("the model has no label names (config.json label_names); showing class indices")
+    print_top_k(console, err, mean, cfg.label_names, args.top_k)
     return 0

@@ -1,8 +1,9 @@
 """What the inference commands share: loading a model to run, and turning a file into its input tensor.
 
 Videos are decoded and cut into test views exactly as :mod:`nlzoo.data` does for evaluation (uniformly
-spaced clips, short-side resize, spatial crops, the model's mean/std); images go through the same
-transform as a one-frame clip.
+spaced clips, short-side resize, spatial crops, the model's mean/std); images go through the image task's
+evaluation transform (timm's: the model's interpolation and crop_pct), so a command scores an image exactly
+as validation did.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.image_dataset import read_image as read_rgb_image
+from ..data.image_transforms import eval_image_transform
 from ..data.video_dataset import check_clip_config, read_views
 from ..data.video_transforms import EvalViewTransform
 from ..errors import ConfigError, WeightsError
@@ -128,16 +131,20 @@ def read_video_views(
 
 
 def read_image(path: str | os.PathLike[str], config: DataConfig) -> torch.Tensor:
-    """An image as the model's centre-crop input (1, C, H, W): short side to ``crop / crop_pct``, crop, normalise.
+    """An image file as an image classifier's input (1, C, H, W); see :func:`classifier_input`.
 
     Raises:
         ImageDecodeError: a missing file, or one Pillow cannot read.
         LimitError: more pixels than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
-    pixels = np.asarray(read_rgb_image(os.fspath(path)))
-    short = round(min(config.crop_size) / (config.crop_pct or 1.0))
-    transform = EvalViewTransform(config.replace(test_scale=config.test_scale or short), num_crops=1)
-    return transform(torch.from_numpy(pixels.copy()).unsqueeze(0))[:, :, 0]
+    return classifier_input(read_rgb_image(os.fspath(path)), config)
+
+
+def classifier_input(image: Image.Image, config: DataConfig) -> torch.Tensor:
+    """An RGB image as an image classifier's input (1, C, H, W): the image task's evaluation transform
+    (:func:`~nlzoo.data.image_transforms.eval_image_transform`: resize to ``crop / crop_pct`` with the model's
+    interpolation, centre crop, normalise), so a command scores an image as validation did."""
+    return eval_image_transform(config)(image).unsqueeze(0)
 
 
 def to_display(clip: torch.Tensor, config: DataConfig) -> np.ndarray:

@@ -33,6 +33,11 @@ def check_boxes(boxes: list[list[float]]) -> None:
             )
 
 
+def whole_image_box(image: Image.Image) -> list[list[float]]:
+    """One person box (X, Y, W, H) covering the whole image: the box when none is given."""
+    return [[0.0, 0.0, float(image.width), float(image.height)]]
+
+
 def person_crops(
     image: Image.Image, boxes: list[list[float]], data_config: DataConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:

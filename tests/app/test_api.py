@@ -15,7 +15,7 @@ from PIL import Image
 
 from nlzoo.inference.inputs import load_for_inference, read_video_views
 from nlzoo.inference.pose import draw_skeleton, predict_keypoints
-from nlzoo.inference.video import video_scores
+from nlzoo.inference.scores import class_scores
 from nlzoo.models.skeleton import default_skeleton
 
 from .conftest import LIMITS, Served
@@ -43,7 +43,7 @@ def test_a_video_gets_the_view_averaged_scores_and_the_attention_gif(client: Cli
     )
     model = load_for_inference(str(served.video_model))
     views = read_video_views(served.video, model.nlzoo_config.data_config, num_clips=10, num_crops=3)
-    expected = video_scores(model, views, precision="fp32")  # the server runs --precision fp32
+    expected = class_scores(model, views, precision="fp32")  # the server runs --precision fp32
     names = model.nlzoo_config.label_names
     assert _scores(label) == pytest.approx({names[i]: float(s) for i, s in enumerate(expected)}, abs=1e-5)
     assert label["label"] == names[int(expected.argmax())]

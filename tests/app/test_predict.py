@@ -15,7 +15,7 @@ from nlzoo.app.models import load_served
 from nlzoo.app.predict import analyse_image, classify_video
 from nlzoo.errors import ConfigError
 from nlzoo.inference.inputs import read_image, read_video_views
-from nlzoo.inference.video import video_scores
+from nlzoo.inference.scores import class_scores
 from nlzoo.zoo import DataConfig
 from tests.cli.tiny import TINY_DATA, write_videos
 
@@ -28,7 +28,7 @@ def test_a_model_without_blocks_gets_labels_and_no_picture(tmp_path) -> None:
     video = write_videos(tmp_path / "data", count=1)[0]
     answer = classify_video(served, video, views=(2, 1), block=None, precision="fp32", limits=Limits())
     views = read_video_views(video, TINY_DATA, num_clips=2, num_crops=1)
-    expected = video_scores(served.model, views, precision="fp32")
+    expected = class_scores(served.model, views, precision="fp32")
     assert answer.scores == pytest.approx({f"class_{i}": float(s) for i, s in enumerate(expected)}, abs=1e-6)
     assert list(answer.scores) == [f"class_{i}" for i in expected.argsort(descending=True).tolist()]
     assert answer.attention is None and answer.block is None and "2x1 views" in answer.detail

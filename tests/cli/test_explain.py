@@ -83,3 +83,29 @@ def test_an_image_through_a_2d_model_gives_one_column_and_no_animation(tmp_path)
     assert result.gif is None and result.block == "layer3.0_nonlocal"
     assert Image.open(result.png).size == (80, 3 * 80 + 2 * 6)
     assert all(len(q) == 2 and min(q) >= 0 and max(q) < 64 for q in result.queries)
+
+
+def test_a_pose_model_explains_the_person_crop_that_predict_image_feeds_it(tmp_path, monkeypatch) -> None:
+    """The whole image as one person box (aspect kept, padded), not a centre crop that would cut the person."""
+    import numpy as np
+    import torch
+
+    import nlzoo
+    from nlzoo.inference import attention
+    from nlzoo.inference.pose import person_crops, whole_image_box
+
+    model = nlzoo.load("simplebaseline_r18_nl", pretrained=False)
+    config = model.nlzoo_config.data_config.replace(crop_size=(96, 64))
+    model.nlzoo_config.data_config = config
+    pixels = np.random.default_rng(0).integers(0, 255, (50, 120, 3), dtype=np.uint8)  # wide: a crop would cut it
+    Image.fromarray(pixels).save(tmp_path / "person.png")
+    real_draw = attention.draw_attention
+    seen = []
+    monkeypatch.setattr(
+        attention, "draw_attention", lambda model, x, *a, **k: seen.append(x) or real_draw(model, x, *a, **k)
+    )
+    with torch.no_grad():
+        result = attention.write_attention_maps(model.eval(), tmp_path / "person.png", tmp_path, num_queries=1)
+    image = Image.open(tmp_path / "person.png").convert("RGB")
+    assert torch.equal(seen[0], person_crops(image, whole_image_box(image), config)[0])
+    assert result.png.is_file() and result.gif is None

@@ -10,6 +10,7 @@ from PIL import Image
 import nlzoo
 from nlzoo.cli import main
 from nlzoo.data import generate_synthetic_pose
+from tests.cli.tiny import write_model, write_videos
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +51,91 @@ def test_boxes_select_the_persons(model_dir: Path, image: Path, tmp_path: Path, 
         assert (xy[:, 0] >= x - w).all() and (xy[:, 0] <= x + 2 * w).all() and (xy[:, 1] <= y + 2 * h).all()
 
 
-def test_a_video_model_or_missing_image_is_a_one_line_error(tmp_path: Path, image: Path, capsys) -> None:
-    video = nlzoo.save_pretrained(nlzoo.load("c2d_r18", pretrained=False, num_classes=3), tmp_path / "video")
-    assert main(["predict-image", str(image), "--model", str(video)]) == 2
-    assert "is a video-classification model; predict-image needs a pose model" in capsys.readouterr().err
+def test_a_video_model_is_sent_to_predict_video_and_that_advice_works(tmp_path: Path, image: Path, capsys) -> None:
+    video_model = tmp_path / "video_model"
+    write_model(video_model)
+    assert main(["predict-image", str(image), "--model", str(video_model)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is a video-classification model; predict-image takes image" in err
+    advice = err.split("`")[1].split()  # nlzoo predict-video VIDEO --model ...
+    assert advice[:2] == ["nlzoo", "predict-video"]
+    video = write_videos(tmp_path / "videos", count=1)[0]
+    assert main([advice[1], str(video), *advice[3:]]) == 0
+    assert "class_" not in capsys.readouterr().out  # the model's own label names
+
+
+def test_a_missing_image_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     assert main(["predict-image", str(tmp_path / "none.png"), "--model", "simplebaseline_r18"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A resnet18_nl with ImageNet's WordNet ids as label names (as timm's weights carry them), a small bicubic
+    crop, and a head scaled so that its classes are well apart."""
+    from timm.data import ImageNetInfo
+
+    model = nlzoo.load("resnet18_nl", pretrained=False)
+    torch.nn.init.normal_(model.get_classifier().weight, std=2.0)
+    config = model.nlzoo_config
+    config.data_config = config.data_config.replace(crop_size=(72, 72), crop_pct=0.9, interpolation="bicubic")
+    config.label_names = ImageNetInfo().label_names()
+    return nlzoo.save_pretrained(model, tmp_path_factory.mktemp("classifier"))
+
+
+def _rows(out: str) -> list[list[str]]:
+    """The top-k table's rows: rank, class, label, score."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+
+
+def test_an_image_classifier_prints_its_top_k_as_timms_evaluation_scores_it(
+    classifier_dir: Path, image: Path, capsys
+) -> None:
+    from timm.data import ImageNetInfo
+    from timm.data.transforms_factory import transforms_imagenet_eval
+
+    code = main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "3", "--precision", "fp32"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"{image}: resnet18_nl, 72x72 centre crop (crop_pct 0.9, bicubic)" in out
+    model = nlzoo.load(str(classifier_dir)).eval()
+    d = model.nlzoo_config.data_config
+    x = transforms_imagenet_eval(img_size=72, crop_pct=0.9, interpolation="bicubic", mean=d.mean, std=d.std)(
+        Image.open(image).convert("RGB")
+    )
+    with torch.inference_mode():
+        top = model(x.unsqueeze(0)).softmax(-1)[0].topk(3)
+    info = ImageNetInfo()
+    expected = [
+        [str(rank), str(i), info.index_to_description(i), f"{score:.4f}"]
+        for rank, (score, i) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1)
+    ]
+    rows = _rows(out)
+    assert [row[:3] for row in rows] == [row[:3] for row in expected]
+    assert [float(row[3]) for row in rows] == pytest.approx([float(row[3]) for row in expected], abs=2e-4)
+
+
+def test_drawing_options_with_a_classifier_are_refused_and_leaving_them_out_works(
+    classifier_dir: Path, image: Path, tmp_path: Path, capsys
+) -> None:
+    drawing = ["--box", "1", "1", "20", "20", "--out", str(tmp_path / "x.png"), "--no-flip", "--threshold", "0.5"]
+    assert main(["predict-image", str(image), "--model", str(classifier_dir), *drawing]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "--out, --box, --no-flip, --threshold: for pose models and detectors" in err and "leave them out" in err
+    assert not (tmp_path / "x.png").exists()
+    assert main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "1000000"]) == 0
+    assert len(_rows(capsys.readouterr().out)) == 1000  # every class, no more
+    assert main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "0"]) == 2
+    assert "--top-k must be >= 1" in capsys.readouterr().err
+
+
+def test_predict_video_sends_an_image_classifier_here(
+    classifier_dir: Path, image: Path, tmp_path: Path, capsys
+) -> None:
+    video = write_videos(tmp_path / "videos", count=1)[0]
+    assert main(["predict-video", str(video), "--model", str(classifier_dir)]) == 2
+    advice = capsys.readouterr().err.split("`")[1].split()  # nlzoo predict-image IMAGE --model ...
+    assert advice[:3] == ["nlzoo", "predict-image", "IMAGE"]
+    assert main([advice[1], str(image), *advice[3:]]) == 0
+    assert "resnet18_nl, 72x72 centre crop" in capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""Video classification by multi-view testing: the scores of a video are its views' scores averaged."""
+"""Class scores of one input by multi-view testing: a video's views (or an image, one view) scored and averaged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch import nn
 from ..errors import ConfigError
 
 
-def video_scores(
+def class_scores(
     model: nn.Module,
     views: torch.Tensor,
     *,
@@ -19,11 +19,12 @@ def video_scores(
     track: Callable[[Iterable[torch.Tensor]], Iterable[torch.Tensor]] | None = None,
     precision: str = "auto",
 ) -> torch.Tensor:
-    """Class scores of one video: softmax (sigmoid when ``multi_label``) averaged over its views.
+    """Class scores of one video or image: softmax (sigmoid when ``multi_label``) averaged over its views.
 
     Args:
-        model: a video classifier in eval mode.
-        views: (V, C, T, H, W) test views, as :func:`nlzoo.inference.inputs.read_video_views` makes them.
+        model: a classifier in eval mode.
+        views: (V, C, T, H, W) test views of a video, as :func:`nlzoo.inference.inputs.read_video_views` makes
+            them, or (1, C, H, W) for an image (:func:`nlzoo.inference.inputs.read_image`).
         batch_size: views per forward pass.
         multi_label: sigmoid scores (multi-label models, e.g. Charades) instead of softmax.
         track: wraps the batches, e.g. a progress bar's ``track``.
