@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 def _classify(args: argparse.Namespace, model: nn.Module, image: Image.Image) -> int:
     """An image classifier's top-k classes, the image prepared as the image task's validation prepares it."""
     from rich.console import Console
+    from timm.data import DEFAULT_CROP_PCT
 
     from ..errors import ConfigError
     from ..inference.inputs import classifier_input
@@ -131,7 +132,7 @@ def _classify(args: argparse.Namespace, model: nn.Module, image: Image.Image) ->
     console, err = Console(), Console(stderr=True)
     console.print(
         f"{args.image}: {cfg.architecture}, {d.crop_size[0]}x{d.crop_size[1]} centre crop "
-        f"(crop_pct {d.crop_pct or 'timm default'}, {d.interpolation})",
+        f"(crop_pct {d.crop_pct or DEFAULT_CROP_PCT}, {d.interpolation})",
         highlight=False,
         soft_wrap=True,
     )
