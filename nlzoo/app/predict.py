@@ -19,7 +19,7 @@ from ..data.image_dataset import read_image as read_rgb_image
 from ..explain import save_gif
 from ..inference.attention import draw_attention
 from ..inference.inputs import read_image, read_video_views
-from ..inference.labels import readable_labels
+from ..inference.labels import top_classes
 from ..inference.pose import draw_skeleton, person_crops, predict_keypoints, whole_image_box
 from ..inference.scores import class_scores
 from ..models.skeleton import default_skeleton
@@ -144,9 +144,7 @@ def analyse_image(
 
 
 def _top(scores: torch.Tensor, names: list[str] | None, k: int) -> dict[str, float]:
-    top = scores.topk(min(k, scores.numel()))
-    labels = readable_labels(names, scores.numel())
-    return {labels[i]: float(s) for s, i in zip(top.values.tolist(), top.indices.tolist(), strict=True)}
+    return {row["label"]: float(row["score"]) for row in top_classes(scores, names, k)}
 
 
 def _attention(

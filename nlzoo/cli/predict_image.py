@@ -28,13 +28,14 @@ EPILOG = """examples:
   nlzoo predict-image cat.jpg --model resnet50_nl            top-5 ImageNet classes
   nlzoo predict-image person.jpg --model simplebaseline_r50_nl --box 40 10 120 300
   nlzoo predict-image street.jpg --model maskrcnn_r50_fpn_nl --threshold 0.5
---out, --box, --no-flip and --threshold draw pose models' and detectors' outputs; --top-k is for classifiers."""
+  nlzoo predict-image cat.jpg --model resnet50_nl --json    one JSON object (input, model, top_k)
+--out, --box, --no-flip and --threshold draw pose models' and detectors' outputs (and print JSON lines);
+--top-k and --json are for classifiers."""
 
-# Options that only drawing models use, with their defaults: a classifier refuses them when given.
+# Options only one kind of model uses, with their defaults: the other kind refuses them when given.
 _DRAWING_DEFAULTS = {"out": None, "box": None, "no_flip": False, "threshold": None}
-_THRESHOLD = 0.2
-
-_LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
+_CLASSIFIER_DEFAULTS = {"top_k": None, "json": False}
+_THRESHOLD, _TOP_K = 0.2, 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="a model folder, hf-hub:org/repo, arch.tag, arch (its default tag) or a .ckpt of nlzoo fit",
     )
-    parser.add_argument("--top-k", type=int, default=5, help="image classifiers: how many classes to show (5)")
+    parser.add_argument("--top-k", type=int, help=f"image classifiers: how many classes to show ({_TOP_K})")
+    parser.add_argument("--json", action="store_true", help="image classifiers: print one JSON object")
     parser.add_argument("--out", help="output PNG (default: IMAGE_pose.png beside the input)")
     parser.add_argument(
         "--box",
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints, whole_image_box
     from ..models.skeleton import default_skeleton
 
-    if args.top_k < 1:
+    if args.top_k is not None and args.top_k < 1:
         raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
     source = Path(args.image)
     if not source.is_file():
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     model, data_config = _load_model(args.model, device=args.device)
     if model.nlzoo_config.task == "image-classification":
         return _classify(args, model, image)
+    _refuse(args, _CLASSIFIER_DEFAULTS, f"for image classifiers; {args.model} draws its output to --out")
     args.threshold = _THRESHOLD if args.threshold is None else args.threshold
     if model.nlzoo_config.task != "pose-estimation":  # a detector: boxes, masks, keypoints of the whole image
         from .predict_detection import run_detection
@@ -114,20 +117,21 @@ def _classify(args: argparse.Namespace, model: nn.Module, image: Image.Image) ->
     from rich.console import Console
     from timm.data import DEFAULT_CROP_PCT
 
-    from ..errors import ConfigError
     from ..inference.inputs import classifier_input
     from ..inference.scores import class_scores
-    from .tables import print_top_k
+    from .tables import print_top_k, print_top_k_json
 
-    given = [name for name, default in _DRAWING_DEFAULTS.items() if getattr(args, name) != default]
-    if given:
-        options = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ConfigError(
-            f"{options}: for pose models and detectors; {args.model} is an image classifier, which prints its "
-            "top-k classes (--top-k): leave them out"
-        )
+    _refuse(
+        args,
+        _DRAWING_DEFAULTS,
+        f"for pose models and detectors; {args.model} is an image classifier, which prints its top-k classes",
+    )
     cfg = model.nlzoo_config
     scores = class_scores(model, classifier_input(image, cfg.data_config), precision=args.precision)
+    top_k = args.top_k or _TOP_K
+    if args.json:
+        print_top_k_json(scores, cfg.label_names, top_k, input=args.image, model=cfg.architecture)
+        return 0
     d = cfg.data_config
     console, err = Console(), Console(stderr=True)
     console.print(
@@ -136,8 +140,18 @@ def _classify(args: argparse.Namespace, model: nn.Module, image: Image.Image) ->
         highlight=False,
         soft_wrap=True,
     )
-    print_top_k(console, err, scores, cfg.label_names, args.top_k)
+    print_top_k(console, err, scores, cfg.label_names, top_k)
     return 0
+
+
+def _refuse(args: argparse.Namespace, defaults: dict[str, object], why: str) -> None:
+    """One error naming every option in ``defaults`` that was given, and why this model has no use for it."""
+    from ..errors import ConfigError
+
+    given = [name for name, default in defaults.items() if getattr(args, name) != default]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise ConfigError(f"{options}: {why}; leave them out")
 
 
 def _load_model(name: str, *, device: str) -> tuple[nn.Module, DataConfig]:

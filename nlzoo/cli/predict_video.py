@@ -11,6 +11,7 @@ HELP = "classify a video: top-5 labels with scores, averaged over multi-view tes
 EPILOG = """examples:
   nlzoo predict-video archery.mp4 --model r2plus1d_18.kinetics400
   nlzoo predict-video clip.mp4 --model outputs/demo/models/c2d_r18_nl --views 1x1
+  nlzoo predict-video clip.mp4 --model i3d_r50_nl --json | jq '.top_k[0].label'
 Views default to the model's data config (test_clips x test_crops; the paper: 10 x 3). Scores are softmax
 probabilities averaged over the views (sigmoid with --multi-label)."""
 
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--views", type=parse_views, metavar="CLIPSxCROPS", help="test views, e.g. 10x3 (default: the model's)"
     )
     parser.add_argument("--top-k", type=int, default=5, help="how many classes to show (default 5)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (input, model, views, top_k)")
     parser.add_argument("--batch-size", type=int, default=4, help="views per forward pass (default 4)")
     parser.add_argument("--multi-label", action="store_true", help="sigmoid scores (multi-label models, Charades)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data.video_io import check_video_path
     from ..inference.inputs import default_device, load_for_inference, read_video_views
     from ..inference.scores import class_scores
-    from .tables import print_top_k
+    from .tables import print_top_k, print_top_k_json
 
     if args.top_k < 1 or args.batch_size < 1:
         raise ConfigError("--top-k and --batch-size must be >= 1")
@@ -69,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             track=lambda batches: progress.track(batches, total=total, description="classifying views"),
         )
+    if args.json:
+        print_top_k_json(
+            mean, cfg.label_names, args.top_k, input=args.video, model=cfg.architecture, views=f"{clips}x{crops}"
+        )
+        return 0
     d = cfg.data_config
     console = Console()
     console.print(

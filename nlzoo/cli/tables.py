@@ -1,8 +1,10 @@
-"""Tables the commands print: whole (never cropped by Rich), and the classifying commands' top-k."""
+"""What the commands print: tables whole (never cropped by Rich), and the classifying commands' top-k as a
+table or, with ``--json``, one JSON object."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
@@ -24,17 +26,22 @@ def print_top_k(console: Console, err: Console, scores: torch.Tensor, label_name
     without label names, indices stand in (and ``err`` says so)."""
     from rich.table import Table
 
-    from ..inference.labels import readable_labels
+    from ..inference.labels import top_classes
 
-    top = scores.topk(min(k, scores.numel()))
-    names = readable_labels(label_names, scores.numel())
     table = Table()
     table.add_column("#", justify="right")
     table.add_column("class", justify="right")
     table.add_column("label")
     table.add_column("score", justify="right")
-    for rank, (score, index) in enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True), start=1):
-        table.add_row(str(rank), str(index), names[index], f"{score:.4f}")
+    for row in top_classes(scores, label_names, k):
+        table.add_row(str(row["rank"]), str(row["class"]), row["label"], f"{row['score']:.4f}")
     print_table(console, table)
     if not label_names:
         err.print("the model has no label names (config.json label_names); showing class indices")
+
+
+def print_top_k_json(scores: torch.Tensor, label_names: list[str] | None, k: int, **about: Any) -> None:
+    """One JSON object on stdout: ``about`` (input, model, ...) and ``top_k``, the rows of the table."""
+    from ..inference.labels import top_classes
+
+    print(json.dumps({**about, "top_k": top_classes(scores, label_names, k)}))

@@ -139,3 +139,22 @@ def test_predict_video_sends_an_image_classifier_here(
     assert advice[:3] == ["nlzoo", "predict-image", "IMAGE"]
     assert main([advice[1], str(image), *advice[3:]]) == 0
     assert "resnet18_nl, 72x72 centre crop" in capsys.readouterr().out
+
+
+def test_json_gives_a_classifiers_top_k_and_a_pose_model_refuses_classifier_options(
+    classifier_dir: Path, model_dir: Path, image: Path, capsys
+) -> None:
+    argv = ["predict-image", str(image), "--precision", "fp32", "--top-k", "3"]
+    assert main([*argv, "--model", str(classifier_dir)]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert main([*argv, "--model", str(classifier_dir), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["input"] == str(image) and report["model"] == "resnet18_nl"
+    assert [[str(r["rank"]), str(r["class"]), r["label"]] for r in report["top_k"]] == [row[:3] for row in rows]
+    assert [r["score"] for r in report["top_k"]] == pytest.approx([float(row[3]) for row in rows], abs=5e-5)
+
+    assert main([*argv, "--model", str(model_dir), "--json"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--top-k, --json: for image classifiers;" in err
+    assert main(["predict-image", str(image), "--model", str(model_dir), "--no-flip"]) == 0  # left out: it draws
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote ")

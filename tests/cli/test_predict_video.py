@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -44,6 +45,25 @@ def test_default_views_come_from_the_model_and_top_k_limits_rows(setup, capsys: 
     assert main(["predict-video", str(video), "--model", str(folder), "--top-k", "1", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "2x3 views" in out and len(_rows(out)) == 1
+
+
+def test_json_holds_the_tables_rows(setup, capsys: pytest.CaptureFixture[str]) -> None:
+    _, folder, video = setup
+    argv = ["predict-video", str(video), "--model", str(folder), "--device", "cpu", "--precision", "fp32"]
+    assert main(argv) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert main([*argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out)  # the whole of stdout: one JSON object, no table or header
+    assert {k: report[k] for k in ("input", "model", "views")} == {
+        "input": str(video),
+        "model": "c2d_r18_nl",
+        "views": "2x3",
+    }
+    assert [(r["rank"], r["class"], r["label"]) for r in report["top_k"]] == [
+        (i + 1, c, n) for i, (c, n, _) in enumerate(rows)
+    ]
+    assert [r["score"] for r in report["top_k"]] == pytest.approx([s for _, _, s in rows], abs=5e-5)
 
 
 @pytest.mark.parametrize(
