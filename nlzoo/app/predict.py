@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
-from ..data.image_dataset import read_image as read_rgb_image
 from ..explain import save_gif
 from ..inference.attention import draw_attention
-from ..inference.inputs import read_image, read_video_views
+from ..inference.inputs import read_image, read_photo, read_video_views
 from ..inference.labels import top_classes
 from ..inference.pose import draw_skeleton, person_crops, predict_keypoints, whole_image_box
 from ..inference.scores import class_scores
@@ -118,7 +117,7 @@ def analyse_image(
     scores, drawn = None, None
     with inference_precision(precision, device) as resolved:
         if cfg.task == "pose-estimation":
-            image = read_rgb_image(os.fspath(path))
+            image = read_photo(path)
             skeleton = default_skeleton(cfg.num_classes)
             box = whole_image_box(image)
             keypoints = predict_keypoints(

@@ -69,9 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.image_dataset import read_image
     from ..errors import ConfigError, InputNotFoundError
-    from ..inference.inputs import default_device
+    from ..inference.inputs import default_device, read_photo
     from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints, whole_image_box
     from ..models.skeleton import default_skeleton
 
@@ -82,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputNotFoundError(f"image {source} does not exist")
     if args.box:
         check_boxes(args.box)  # before loading (and perhaps downloading) a model
-    image = read_image(str(source))  # RGB whatever the file's mode; its size is checked before decoding
+    image = read_photo(source)  # RGB and upright whatever the file's mode; its size is checked before decoding
     args.device = args.device or default_device()
     model, data_config = _load_model(args.model, device=args.device)
     if model.nlzoo_config.task == "image-classification":

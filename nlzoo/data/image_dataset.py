@@ -15,6 +15,7 @@ Samples are dicts: ``image`` (C, H, W) float, ``label`` (class index), ``index``
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import warnings
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,8 @@ from ..limits import check_limit
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
 
+log = logging.getLogger(__name__)
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 Sample = dict[str, Any]
 
@@ -38,8 +41,13 @@ class SkippedImageWarning(UserWarning):
     """An image could not be read and was skipped."""
 
 
-def read_image(path: str) -> Image.Image:
+def read_image(path: str, *, apply_exif_orientation: bool = False) -> Image.Image:
     """The fully decoded RGB image at ``path``.
+
+    ``apply_exif_orientation`` turns the pixels upright as a viewer shows them (a phone's portrait photo is
+    stored sideways with an EXIF Orientation tag): what the inference commands want. Datasets keep the
+    stored pixels, the frame their annotations (COCO's boxes and keypoints) are drawn in, as timm and
+    torchvision read them.
 
     Raises:
         ImageDecodeError: the file is missing, truncated, or not an image PIL can read.
@@ -49,13 +57,38 @@ def read_image(path: str) -> Image.Image:
     try:
         with Image.open(path) as image:  # reads the header only
             check_limit("image_pixels", image.width * image.height, what=f"{path}: {image.width}x{image.height} pixels")
-            return image.convert("RGB")  # decodes every pixel now, so truncation shows here
+            rgb = image.convert("RGB")  # decodes every pixel now, so truncation shows here
+            method = _EXIF_TRANSPOSE.get(_exif_orientation(image, path)) if apply_exif_orientation else None
+            return rgb if method is None else rgb.transpose(method)
     except Image.DecompressionBombError as err:  # Pillow's own (higher) bound, hit while reading the header
         raise LimitError(f"{path}: {err}") from None
     except (OSError, SyntaxError, ValueError) as err:  # PIL's error types vary
         if isinstance(err, LimitError):
             raise
         raise ImageDecodeError(f"{path}: {err}") from err
+
+
+# EXIF Orientation (tag 0x0112) -> the transpose that shows the stored pixels upright (EXIF 2.3, section 4.6.4).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _exif_orientation(image: Image.Image, path: str) -> int:
+    """The image's EXIF Orientation; 1 (as stored) when it has none, or EXIF data Pillow cannot parse (logged:
+    a broken EXIF block must not hide good pixels)."""
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except Exception as err:  # Pillow's EXIF parser raises many types on corrupt data
+        log.warning("%s: unreadable EXIF data (%s); the pixels are used as stored", path, err)
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 @contextlib.contextmanager

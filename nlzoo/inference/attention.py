@@ -63,10 +63,9 @@ def write_attention_maps(
     Returns:
         The written files and the drawn queries.
     """
-    from ..data.image_dataset import read_image as read_rgb_image
     from ..explain import save_gif
     from ..limits import check_limit
-    from .inputs import is_image, read_image, read_video_views
+    from .inputs import is_image, read_image, read_photo, read_video_views
     from .pose import person_crops, whole_image_box
 
     if num_queries < 1 or top_k < 1 or panel_height < 8:
@@ -82,7 +81,7 @@ def write_attention_maps(
     if video_model:
         x = read_video_views(path, config, num_clips=1, num_crops=1)
     elif model.nlzoo_config.task == "pose-estimation":  # the whole image as one person box, as predict-image does
-        image = read_rgb_image(os.fspath(path))
+        image = read_photo(path)
         x = person_crops(image, whole_image_box(image), config)[0]
     else:
         x = read_image(path, config)

@@ -137,7 +137,18 @@ def read_image(path: str | os.PathLike[str], config: DataConfig) -> torch.Tensor
         ImageDecodeError: a missing file, or one Pillow cannot read.
         LimitError: more pixels than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
-    return classifier_input(read_rgb_image(os.fspath(path)), config)
+    return classifier_input(read_photo(path), config)
+
+
+def read_photo(path: str | os.PathLike[str]) -> Image.Image:
+    """An image file as RGB, upright as a viewer shows it (its EXIF orientation applied): what the inference
+    commands and the page see, draw on and return.
+
+    Raises:
+        ImageDecodeError: a missing file, or one Pillow cannot read.
+        LimitError: more pixels than ``NLZOO_MAX_IMAGE_PIXELS``.
+    """
+    return read_rgb_image(os.fspath(path), apply_exif_orientation=True)
 
 
 def classifier_input(image: Image.Image, config: DataConfig) -> torch.Tensor:

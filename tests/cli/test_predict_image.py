@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -158,3 +159,25 @@ def test_json_gives_a_classifiers_top_k_and_a_pose_model_refuses_classifier_opti
     assert len(err.splitlines()) == 1 and "--top-k, --json: for image classifiers;" in err
     assert main(["predict-image", str(image), "--model", str(model_dir), "--no-flip"]) == 0  # left out: it draws
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("wrote ")
+
+
+def test_a_photo_stored_sideways_is_classified_and_drawn_upright(
+    classifier_dir: Path, model_dir: Path, image: Path, tmp_path: Path, capsys
+) -> None:
+    """A phone's portrait photo: pixels stored turned, with EXIF Orientation 6 saying how to show them."""
+    upright = np.asarray(Image.open(image).convert("RGB"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise
+    phone = tmp_path / "phone.png"
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, k=1))).save(phone, exif=exif.tobytes())
+
+    argv = ["--model", str(classifier_dir), "--json", "--precision", "fp32"]
+    assert main(["predict-image", str(image), *argv]) == 0
+    expected = json.loads(capsys.readouterr().out)["top_k"]
+    assert main(["predict-image", str(phone), *argv]) == 0
+    assert json.loads(capsys.readouterr().out)["top_k"] == expected
+
+    out = tmp_path / "drawn.png"
+    assert main(["predict-image", str(phone), "--model", str(model_dir), "--out", str(out), "--no-flip"]) == 0
+    assert Image.open(out).size == Image.open(image).size  # drawn on the upright picture
+    assert json.loads(capsys.readouterr().out.splitlines()[0])["box"] == [0.0, 0.0, *map(float, Image.open(image).size)]

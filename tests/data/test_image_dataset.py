@@ -1,0 +1,88 @@
+"""``read_image``: RGB from any mode, bounded, and upright on request (EXIF orientation, as a viewer shows it)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from nlzoo.data.image_dataset import read_image
+
+# What a viewer shows for stored pixels s under each EXIF Orientation, from the tag's definition (which visual
+# side the stored 0th row and 0th column become), written with numpy rather than Pillow's transposes.
+DISPLAYED = {
+    1: lambda s: s,
+    2: lambda s: s[:, ::-1],  # 0th row top, 0th column right: mirrored left-right
+    3: lambda s: s[::-1, ::-1],  # bottom, right: turned 180 degrees
+    4: lambda s: s[::-1, :],  # bottom, left: mirrored top-bottom
+    5: lambda s: s.transpose(1, 0, 2),  # left, top: the 0th row becomes the left column
+    6: lambda s: np.rot90(s, k=-1),  # right, top: stored turned 90 degrees anticlockwise, shown clockwise
+    7: lambda s: s.transpose(1, 0, 2)[::-1, ::-1],  # right, bottom: the anti-diagonal transpose
+    8: lambda s: np.rot90(s, k=1),  # left, bottom
+}
+
+
+def _save(path: Path, pixels: np.ndarray, orientation: int | None, **kwargs) -> Path:
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, exif=exif.tobytes(), **kwargs)
+    return path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    orientation=st.integers(1, 8),
+    height=st.integers(1, 9),
+    width=st.integers(1, 9),
+    seed=st.integers(0, 2**16),
+    suffix=st.sampled_from([".png", ".webp"]),
+)
+def test_exif_orientation_shows_the_pixels_as_a_viewer_does(tmp_path, orientation, height, width, seed, suffix) -> None:
+    stored = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    kwargs = {"lossless": True} if suffix == ".webp" else {}
+    path = _save(tmp_path / f"photo{suffix}", stored, orientation, **kwargs)
+    assert np.array_equal(
+        np.asarray(read_image(str(path), apply_exif_orientation=True)), DISPLAYED[orientation](stored)
+    )
+    assert np.array_equal(np.asarray(read_image(str(path))), stored)  # datasets: the frame annotations use
+
+
+def test_a_phone_jpeg_is_turned_upright(tmp_path) -> None:
+    stored = np.zeros((40, 64, 3), dtype=np.uint8)
+    stored[:, :8] = 255  # a white band on the stored left: the viewer's top for orientation 6
+    path = _save(tmp_path / "portrait.jpg", stored, 6, quality=95)
+    upright = np.asarray(read_image(str(path), apply_exif_orientation=True)).astype(int)
+    assert upright.shape == (64, 40, 3)
+    assert upright[:8].mean() > 240 and upright[8:].mean() < 15
+
+
+@pytest.mark.parametrize("orientation", [0, 9, 65535])
+def test_an_out_of_range_orientation_leaves_the_pixels_as_stored(tmp_path, orientation) -> None:
+    stored = np.random.default_rng(0).integers(0, 256, (3, 5, 3), dtype=np.uint8)
+    path = _save(tmp_path / "odd.png", stored, orientation)
+    assert np.array_equal(np.asarray(read_image(str(path), apply_exif_orientation=True)), stored)
+
+
+@pytest.mark.parametrize(
+    ("exif", "logged"),
+    [
+        (b"\x00\x01\x02", True),  # not a TIFF header: Pillow's parser raises
+        (b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff garbage", False),  # truncated entries: Pillow reads none
+    ],
+)
+def test_a_broken_exif_block_keeps_the_pixels(tmp_path, caplog, exif: bytes, logged: bool) -> None:
+    stored = np.random.default_rng(1).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    path = tmp_path / "broken.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    with caplog.at_level(logging.WARNING, logger="nlzoo.data.image_dataset"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # Pillow's own "Corrupt EXIF data"
+        image = read_image(str(path), apply_exif_orientation=True)
+    assert np.array_equal(np.asarray(image), stored)
+    assert ("unreadable EXIF data" in caplog.text) == logged
