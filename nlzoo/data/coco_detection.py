@@ -34,6 +34,7 @@ from ..errors import BrokenDatasetError
 from ..models.skeleton import Skeleton
 from .coco_keypoints import _MAX_BAD_IMAGES_IN_A_ROW
 from .coco_persons import SkipCounter, load_coco_json, person_category
+from .image_dataset import as_rgb
 
 log = logging.getLogger("nlzoo")
 
@@ -208,7 +209,7 @@ class CocoDetectionDataset(Dataset):
             item = self.images[i]
             try:
                 with Image.open(item.path) as raw:
-                    pixels = np.asarray(raw.convert("RGB"))  # grey, palette, RGBA, 16-bit: all become RGB
+                    pixels = np.asarray(as_rgb(raw))  # grey, palette, RGBA, 16-bit: all become 8-bit RGB
                 if pixels.shape[:2] != (item.height, item.width):
                     raise ValueError(
                         f"it is {pixels.shape[1]}x{pixels.shape[0]} but the annotation file says "

@@ -57,7 +57,7 @@ def read_image(path: str, *, apply_exif_orientation: bool = False) -> Image.Imag
     try:
         with Image.open(path) as image:  # reads the header only
             check_limit("image_pixels", image.width * image.height, what=f"{path}: {image.width}x{image.height} pixels")
-            rgb = image.convert("RGB")  # decodes every pixel now, so truncation shows here
+            rgb = as_rgb(image)  # decodes every pixel now, so truncation shows here
             method = _EXIF_TRANSPOSE.get(_exif_orientation(image, path)) if apply_exif_orientation else None
             return rgb if method is None else rgb.transpose(method)
     except Image.DecompressionBombError as err:  # Pillow's own (higher) bound, hit while reading the header
@@ -66,6 +66,34 @@ def read_image(path: str, *, apply_exif_orientation: bool = False) -> Image.Imag
         if isinstance(err, LimitError):
             raise
         raise ImageDecodeError(f"{path}: {err}") from err
+
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def as_rgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB from any mode. 16-bit grey (a 16-bit PNG or TIFF) is scaled to 8 bits, where Pillow's
+    ``convert`` clips it (a 16-bit image became white); 32-bit integer pixels are read as 16-bit when they
+    fit (older Pillow opens 16-bit PNGs so).
+
+    Raises:
+        ValueError: floating-point pixels or integers beyond 16 bits, whose 8-bit range nothing states.
+    """
+    if image.mode == "F" or image.mode.startswith("I;32") or image.mode.startswith("F;"):
+        raise ValueError(
+            f"its pixels are {image.mode} (floating point or 32-bit) with no known 8-bit range; "
+            "save it with 8 or 16 bits per channel"
+        )
+    if image.mode not in _SIXTEEN_BIT_MODES:
+        return image.convert("RGB")
+    pixels = np.asarray(image).astype(np.int64)
+    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+        raise ValueError(
+            f"its 32-bit integer pixels run from {pixels.min()} to {pixels.max()}, beyond 16 bits; "
+            "save it with 8 or 16 bits per channel"
+        )
+    grey = ((pixels * 255 + 32767) // 65535).astype(np.uint8)  # 0 -> 0, 65535 -> 255, rounded
+    return Image.fromarray(grey, mode="L").convert("RGB")
 
 
 # EXIF Orientation (tag 0x0112) -> the transpose that shows the stored pixels upright (EXIF 2.3, section 4.6.4).

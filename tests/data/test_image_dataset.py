@@ -86,3 +86,44 @@ def test_a_broken_exif_block_keeps_the_pixels(tmp_path, caplog, exif: bytes, log
         image = read_image(str(path), apply_exif_orientation=True)
     assert np.array_equal(np.asarray(image), stored)
     assert ("unreadable EXIF data" in caplog.text) == logged
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    grey=st.integers(1, 6).flatmap(
+        lambda h: st.lists(st.lists(st.integers(0, 65535), min_size=3, max_size=3), min_size=h, max_size=h)
+    ),
+    suffix=st.sampled_from([".png", ".tif"]),
+)
+def test_sixteen_bit_grey_is_scaled_not_clipped(tmp_path, grey, suffix) -> None:
+    """Pillow's own convert clips 16-bit grey at 255: a 16-bit PNG became a white image."""
+    values = np.array(grey, dtype=np.uint16)
+    path = tmp_path / f"grey16{suffix}"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    expected = np.round(values / 257).astype(np.uint8)  # 65535 / 255 = 257: the 16-bit range onto 8 bits
+    assert np.array_equal(np.asarray(read_image(str(path))), np.repeat(expected[..., None], 3, axis=-1))
+
+
+def test_pixels_without_a_known_range_are_refused_and_saving_them_as_advised_reads(tmp_path) -> None:
+    from nlzoo.errors import ImageDecodeError
+
+    wide = np.array([[0, 70000], [5, 9]], dtype=np.int32)
+    floats = np.array([[0.0, 0.5], [1.0, 2.5]], dtype=np.float32)
+    Image.fromarray(wide).save(tmp_path / "wide.tif")
+    Image.fromarray(floats).save(tmp_path / "floats.tif")
+    for name in ("wide.tif", "floats.tif"):
+        with pytest.raises(ImageDecodeError, match="save it with 8 or 16 bits per channel"):
+            read_image(str(tmp_path / name))
+    # As advised: 16 bits (the user's own scaling) and 8 bits.
+    Image.fromarray((wide.astype(np.int64) * 65535 // wide.max()).astype(np.uint16)).save(tmp_path / "wide16.tif")
+    Image.fromarray((floats / floats.max() * 255).astype(np.uint8)).save(tmp_path / "floats8.tif")
+    assert np.asarray(read_image(str(tmp_path / "wide16.tif")))[0, 1].tolist() == [255, 255, 255]
+    assert np.asarray(read_image(str(tmp_path / "floats8.tif")))[1, 1].tolist() == [255, 255, 255]
+
+
+def test_in_range_32_bit_integers_read_as_sixteen_bit(tmp_path) -> None:
+    values = np.array([[0, 257, 65535]], dtype=np.int32)
+    Image.fromarray(values).save(tmp_path / "int32.tif")
+    assert Image.open(tmp_path / "int32.tif").mode == "I"
+    assert np.asarray(read_image(str(tmp_path / "int32.tif")))[0, :, 0].tolist() == [0, 1, 255]
