@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -127,3 +129,19 @@ def test_in_range_32_bit_integers_read_as_sixteen_bit(tmp_path) -> None:
     Image.fromarray(values).save(tmp_path / "int32.tif")
     assert Image.open(tmp_path / "int32.tif").mode == "I"
     assert np.asarray(read_image(str(tmp_path / "int32.tif")))[0, :, 0].tolist() == [0, 1, 255]
+
+
+@pytest.mark.parametrize("pix_fmt", ["rgb48be", "rgba64be", "ya16be", "gray16be", "pal8", "gray"])
+def test_pngs_ffmpeg_writes_in_any_depth_read_as_ffmpeg_reads_them(tmp_path, pix_fmt) -> None:
+    """Files nlzoo did not make: FFmpeg's 16-bit colour, alpha and grey PNGs match FFmpeg's own 8-bit RGB."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.fail("ffmpeg is missing: `make ffmpeg` installs it (make test does)")
+    png, raw = tmp_path / "test.png", tmp_path / "test.rgb"
+    source = ["-f", "lavfi", "-i", "testsrc=size=32x24", "-frames:v", "1"]
+    subprocess.run([ffmpeg, "-loglevel", "error", *source, "-pix_fmt", pix_fmt, str(png)], check=True)
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-i", str(png), "-pix_fmt", "rgb24", "-f", "rawvideo", str(raw)], check=True
+    )
+    expected = np.fromfile(raw, dtype=np.uint8).reshape(24, 32, 3).astype(int)
+    assert np.abs(np.asarray(read_image(str(png))).astype(int) - expected).max() <= 1  # rounding of 16 -> 8 bits
