@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.torch
 from PIL import Image
@@ -82,3 +83,26 @@ def test_backbone_only_weights_are_refused_with_the_way_out(
     assert main(["predict-image", str(images / "000001.png"), "--model", "maskrcnn_r18_fpn_nl.imagenet"]) == 2
     err = capsys.readouterr().err
     assert "holds no weights for backbone.fpn" in err and "fine-tune it (nlzoo fit)" in err
+
+
+def test_auto_precision_runs_detectors_in_fp32_and_bf16_runs_when_asked(
+    images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    folder = _saved("maskrcnn_r18_fpn_nl", tmp_path / "mask")
+    image = images / "000004.png"
+    argv = ["predict-image", str(image), "--model", str(folder), "--threshold", "0", "--out", str(tmp_path / "o.png")]
+    printed = {}
+    for precision in ("auto", "fp32", "bf16"):
+        assert main([*argv, "--precision", precision]) == 0
+        printed[precision] = [json.loads(line) for line in capsys.readouterr().out.splitlines()[:-1]]
+    assert printed["auto"] == printed["fp32"]  # whatever the CPU: box coordinates stay fp32
+    model = nlzoo.load(str(folder)).eval()
+    pixels = torch.from_numpy(np.asarray(Image.open(image).convert("RGB")).copy()).permute(2, 0, 1).float() / 255
+    with torch.no_grad():
+        (expected,) = model([pixels])
+    assert [d["box"] for d in printed["fp32"]] == [[round(v, 1) for v in box] for box in expected["boxes"].tolist()]
+    detections = printed["bf16"]  # autocast as asked (its scores are not fp32's); printed as plain floats
+    assert [d["score"] for d in detections] != [d["score"] for d in printed["fp32"]]
+    assert len(detections) == 3 and all(isinstance(v, float) for d in detections for v in [*d["box"], d["score"]])
