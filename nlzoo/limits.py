@@ -52,3 +52,14 @@ def check_limit(name: str, value: int, *, what: str | None = None) -> None:
             f"{what or LIMITS[name][1]} is {value:,}, over the limit of {bound:,}; ask for less, or set "
             f"NLZOO_MAX_{name.upper()} to raise the limit"
         )
+
+
+def check_resize(width: int, height: int, factor: float) -> None:
+    """Refuse to scale a ``width`` x ``height`` picture by ``factor`` past the ``image_pixels`` limit: a resize
+    that keeps the aspect ratio turns a narrow strip (a few KB) into gigabytes."""
+    new_width, new_height = round(width * factor), round(height * factor)
+    check_limit(
+        "image_pixels",
+        new_width * new_height,
+        what=f"a {width}x{height} picture resized to {new_width}x{new_height} (crop a strip this narrow first)",
+    )

@@ -1,6 +1,7 @@
 """A dataset of labelled image files whose unreadable images are skipped and counted, never a crash.
 
-Each unreadable image (missing, empty, truncated, not an image) raises a :class:`SkippedImageWarning`
+Each unreadable image (missing, empty, truncated, not an image, or over ``NLZOO_MAX_IMAGE_PIXELS`` as
+stored or once resized) raises a :class:`SkippedImageWarning`
 naming its path, and samples carry a ``skipped`` count that the tasks log per epoch:
 
 - training replaces the image by another one drawn from the item's own random stream (the substitute keeps
@@ -167,9 +168,8 @@ class ImageFileDataset(Dataset):
         for _ in range(self.max_retries + 1):
             try:
                 image = read_image(self.items[index].path)
-            except ImageDecodeError as err:
-                _warn_skipped(err)
-                failures.append(str(err))
+            except (ImageDecodeError, LimitError) as err:
+                failures.append(_warn_skipped(err, self.items[index].path))
                 index = int(torch.randint(len(self.items), (), generator=generator))
                 continue
             with seeded_random(seed):
@@ -184,14 +184,17 @@ class ImageFileDataset(Dataset):
         item = self.items[index]
         try:
             image = self.transform(read_image(item.path))
-        except ImageDecodeError as err:
-            _warn_skipped(err)
+        except (ImageDecodeError, LimitError) as err:  # unreadable, or too large to decode or to resize
+            _warn_skipped(err, item.path)
             return {"image": None, "label": item.label, "index": index, "skipped": 1}
         return {"image": image, "label": item.label, "index": index, "skipped": 0}
 
 
-def _warn_skipped(err: ImageDecodeError) -> None:
-    warnings.warn(f"skipping unreadable image {err}", SkippedImageWarning, stacklevel=3)
+def _warn_skipped(err: Exception, path: str) -> str:
+    """Warn that the image at ``path`` is skipped; returns why, naming the path."""
+    reason = str(err) if str(err).startswith(path) else f"{path}: {err}"
+    warnings.warn(f"skipping unreadable image {reason}", SkippedImageWarning, stacklevel=3)
+    return reason
 
 
 def collate_images(samples: Sequence[Sample]) -> Sample:

@@ -8,13 +8,15 @@ so an nlzoo model sees exactly what timm's evaluation of its weights used.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 from PIL import Image
-from timm.data import create_transform
+from timm.data import DEFAULT_CROP_PCT, create_transform
 
 from ..errors import ConfigError
+from ..limits import check_resize
 from ..zoo import DataConfig
 
 ImageTransform = Callable[[Image.Image], torch.Tensor]
@@ -60,8 +62,13 @@ def train_image_transform(
 
 
 def eval_image_transform(config: DataConfig) -> ImageTransform:
-    """Resize to ``crop_size / crop_pct`` (timm's default crop_pct 0.875 when unset), centre crop, normalise."""
-    return create_transform(
+    """Resize to ``crop_size / crop_pct`` (timm's default crop_pct 0.875 when unset), centre crop, normalise.
+
+    The resize keeps the aspect ratio, so a narrow strip (20000 x 2 pixels: a 1 KB file) would grow to
+    gigabytes before the crop; its resized size is checked against ``NLZOO_MAX_IMAGE_PIXELS`` first
+    (:class:`~nlzoo.errors.LimitError`).
+    """
+    transform = create_transform(
         (3, *config.crop_size),
         is_training=False,
         interpolation=config.interpolation,
@@ -69,3 +76,12 @@ def eval_image_transform(config: DataConfig) -> ImageTransform:
         std=config.std,
         crop_pct=config.crop_pct,
     )
+    # timm's resize target, and its scale: the image is scaled until it covers the target (aspect kept).
+    target = [math.floor(side / (config.crop_pct or DEFAULT_CROP_PCT)) for side in config.crop_size]
+
+    def bounded(image: Image.Image) -> torch.Tensor:
+        factor = max(target[0] / image.height, target[1] / image.width)
+        check_resize(image.width, image.height, factor)
+        return transform(image)
+
+    return bounded

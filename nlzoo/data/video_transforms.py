@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..limits import check_resize
 from ..zoo import DataConfig
 
 
@@ -33,6 +34,7 @@ def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
     short = min(height, width)
     if short == size:
         return frames
+    check_resize(width, height, size / short)  # a narrow strip would grow to gigabytes
     new = (size, round(width * size / height)) if height <= width else (round(height * size / width), size)
     return F.interpolate(frames, size=new, mode="bilinear", antialias=True, align_corners=False)
 

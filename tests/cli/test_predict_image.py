@@ -181,3 +181,11 @@ def test_a_photo_stored_sideways_is_classified_and_drawn_upright(
     assert main(["predict-image", str(phone), "--model", str(model_dir), "--out", str(out), "--no-flip"]) == 0
     assert Image.open(out).size == Image.open(image).size  # drawn on the upright picture
     assert json.loads(capsys.readouterr().out.splitlines()[0])["box"] == [0.0, 0.0, *map(float, Image.open(image).size)]
+
+
+def test_a_narrow_strip_is_one_line_not_gigabytes(classifier_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "100000")  # the 400 x 20 strip resizes to 1,600 x 80
+    Image.new("RGB", (400, 20), (90, 60, 30)).save(tmp_path / "strip.png")
+    assert main(["predict-image", str(tmp_path / "strip.png"), "--model", str(classifier_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a 400x20 picture resized to 1600x80 (crop a strip this narrow first)" in err

@@ -135,3 +135,26 @@ def test_no_warnings_for_readable_data(tmp_path: Path) -> None:
         warnings.simplefilter("error", SkippedImageWarning)
         (batch,) = list(dm.train_dataloader())
     assert int(batch["skipped"]) == 0 and sorted(batch["label"].tolist()) == [0, 1]
+
+
+def test_a_narrow_strip_is_refused_before_its_resize_and_the_advice_works(tmp_path: Path, monkeypatch) -> None:
+    """A 400 x 20 strip resized to cover an 80 px target is 1,600 x 80; at a limit of 100,000 pixels it is
+    refused before any allocation (a 20000 x 2 strip, a 1 KB file, grew to 1.6 GB at 224 px)."""
+    from nlzoo.data.video_sources import VideoItem
+    from nlzoo.errors import LimitError
+
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "100000")
+    write_png(tmp_path / "strip.png", rgb=(10, 200, 30), size=(20, 400))
+    transform = eval_image_transform(DataConfig(crop_size=(72, 72), crop_pct=0.9))  # resize target 80
+    strip = Image.open(tmp_path / "strip.png").convert("RGB")
+    with pytest.raises(LimitError, match=r"a 400x20 picture resized to 1600x80 \(crop a strip this narrow first\)"):
+        transform(strip)
+    assert transform(strip.crop((0, 0, 40, 20))).shape == (3, 72, 72)  # cropped first, as advised
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "200000")  # or the limit raised
+    assert transform(strip).shape == (3, 72, 72)
+
+    # In an evaluation dataset the strip is skipped and counted, naming its path.
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "100000")
+    dataset = ImageFileDataset([VideoItem(str(tmp_path / "strip.png"), (0,))], transform=transform, train=False)
+    with pytest.warns(SkippedImageWarning, match=r"strip\.png: a 400x20 picture resized"):
+        assert dataset[0]["skipped"] == 1 and dataset[0]["image"] is None

@@ -94,3 +94,14 @@ def test_scales_smaller_than_the_crop_are_rejected() -> None:
         EvalViewTransform(CONFIG.replace(test_scale=30), num_crops=3)
     with pytest.raises(ValueError, match="no train_scale"):
         TrainClipTransform(CONFIG.replace(train_scale=None))
+
+
+def test_a_narrow_frame_is_refused_before_its_resize(monkeypatch) -> None:
+    from nlzoo.errors import LimitError
+
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "50000")
+    frames = torch.zeros(2, 3, 4, 300)  # short side 4 -> 40: 3,000 x 40 = 120,000 pixels per frame
+    with pytest.raises(LimitError, match=r"a 300x4 picture resized to 3000x40"):
+        resize_short_side(frames, 40)
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "120000")
+    assert resize_short_side(frames, 40).shape == (2, 3, 40, 3000)
