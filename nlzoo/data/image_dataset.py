@@ -87,13 +87,13 @@ def as_rgb(image: Image.Image) -> Image.Image:
         )
     if image.mode not in _SIXTEEN_BIT_MODES:
         return image.convert("RGB")
-    pixels = np.asarray(image).astype(np.int64)
-    if pixels.size and (pixels.min() < 0 or pixels.max() > 65535):
+    pixels = np.asarray(image)  # uint16 or int32: no wider copy until the range is known
+    low, high = (int(pixels.min()), int(pixels.max())) if pixels.size else (0, 0)
+    if low < 0 or high > 65535:
         raise ValueError(
-            f"its 32-bit integer pixels run from {pixels.min()} to {pixels.max()}, beyond 16 bits; "
-            "save it with 8 or 16 bits per channel"
+            f"its 32-bit integer pixels run from {low} to {high}, beyond 16 bits; save it with 8 or 16 bits per channel"
         )
-    grey = ((pixels * 255 + 32767) // 65535).astype(np.uint8)  # 0 -> 0, 65535 -> 255, rounded
+    grey = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # 0 -> 0, 65535 -> 255, rounded
     return Image.fromarray(grey, mode="L").convert("RGB")
 
 
