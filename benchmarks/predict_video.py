@@ -8,11 +8,14 @@ as a model folder, then measures in one run:
   wall seconds, model loading included;
 - its parts: decoding and cutting the 30 views (:func:`nlzoo.inference.inputs.read_video_views`) and the
   model over them (:func:`nlzoo.models.inference.predict_batches`, batch 4) at ``auto`` and at fp32,
-  so the share spent decoding vs in the model is visible for both.
+  so the share spent decoding vs in the model is visible for both;
+- the views of a 3 s 2160p (4K) video, each way in a fresh process (peak RSS, seconds): frames scaled to
+  the short side as they are decoded (what nlzoo does) vs decoded at full size and scaled afterwards (the
+  reference, what nlzoo did before), and whether the two give the same views.
 
     python benchmarks/predict_video.py [--quick] [--json]
 
-``--quick``: 2 s at 320x240, c2d_r18_nl, 2x3 views (a smoke test, not a measurement).
+``--quick``: 2 s at 320x240, c2d_r18_nl, 2x3 views, a 1 s 640x360 "4K" video (a smoke test, not a measurement).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import io
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -86,6 +90,9 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
                 pass
             model_s[precision].append(time.perf_counter() - start)
     decode, models = min(decode_s), {p: min(s) for p, s in model_s.items()}
+    uhd = write_video(root / "uhd.mp4", seconds=args.uhd_seconds, size=args.uhd_size)
+    large = {way: read_in_child(uhd, folder, way, root / f"{way}.pt", args.views) for way in ("as_decoded", "after")}
+    same = torch.equal(torch.load(root / "as_decoded.pt"), torch.load(root / "after.pt"))
     return {
         "environment": {
             "torch": torch.__version__,
@@ -101,7 +108,46 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "model_s": models,
         "decode_share": {p: decode / (decode + s) for p, s in models.items()},
         "auto_speedup": models["fp32"] / models["auto"],
+        "large_video": {
+            "video": f"{args.uhd_seconds} s {args.uhd_size[1]}x{args.uhd_size[0]} 30 fps H.264",
+            **large,
+            "rss_ratio": large["after"]["max_rss_mb"] / large["as_decoded"]["max_rss_mb"],
+            "same_views": same,
+        },
     }
+
+
+CHILD = """
+import resource, sys, time, torch
+from nlzoo.data.video_io import read_frames
+from nlzoo.data.video_dataset import read_views
+from nlzoo.data.video_transforms import EvalViewTransform
+from nlzoo.inference.inputs import load_for_inference
+video, folder, way, out, clips, crops = sys.argv[1:5] + [int(v) for v in sys.argv[5:7]]
+config = load_for_inference(folder).nlzoo_config.data_config
+start = time.perf_counter()
+if way == "as_decoded":
+    frames = read_views(video, config, num_clips=clips)
+else:  # the reference: full-size frames, then the transform's resize
+    from nlzoo.data.clip_sampling import uniform_clips
+    def pick(n):
+        spans = uniform_clips(n, num_clips=clips, num_frames=config.num_frames, sampling_rate=config.sampling_rate)
+        return [i for clip in spans for i in clip]
+    frames = read_frames(video, pick)[0]
+transform = EvalViewTransform(config, num_crops=crops)
+views = torch.cat([transform(clip) for clip in frames.split(config.num_frames)])
+seconds = time.perf_counter() - start
+torch.save(views, out)
+print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def read_in_child(video: Path, folder: Path, way: str, out: Path, views: tuple[int, int]) -> dict[str, float]:
+    """Cut the views of ``video`` in a fresh process (its peak RSS is this read's alone)."""
+    argv = [sys.executable, "-c", CHILD, str(video), str(folder), way, str(out), *map(str, views)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    seconds, rss_mb = map(float, done.stdout.split()[-2:])
+    return {"seconds": seconds, "max_rss_mb": rss_mb}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds, args.size, args.model, args.views, args.repeats = 2, (240, 320), "c2d_r18_nl", (2, 3), 1
+        args.uhd_seconds, args.uhd_size = 1, (360, 640)
     else:
         args.seconds, args.size, args.model, args.views, args.repeats = 10, (720, 1280), "i3d_r50_nl", (10, 3), 2
+        args.uhd_seconds, args.uhd_size = 3, (2160, 3840)
     with tempfile.TemporaryDirectory() as tmp:
         report = measure(args, Path(tmp))
     if args.json:
@@ -129,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
             f"decoding is {100 * share:.0f}% of the two"
         )
     print(f"  model time fp32 / auto: {report['auto_speedup']:.2f}x")
+    large = report["large_video"]
+    print(f"views of a {large['video']} video, each way in a fresh process:")
+    for way, label in (("as_decoded", "scaled as decoded (nlzoo)"), ("after", "scaled after decoding (reference)")):
+        print(f"  {label:>34}: {large[way]['seconds']:.1f} s, peak RSS {large[way]['max_rss_mb']:,.0f} MB")
+    print(f"  peak RSS reference / nlzoo: {large['rss_ratio']:.2f}x; same views: {large['same_views']}")
     return 0
 
 

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from ..errors import ConfigError, InputNotFoundError, VideoDecodeError
+from ..errors import ConfigError, InputNotFoundError, LimitError, VideoDecodeError
 from ..zoo import DataConfig
 from .clip_sampling import clip_indices, clip_span
 from .video_io import open_video
@@ -215,11 +215,13 @@ class FeatureWindows(IterableDataset):
                     }
         except VideoDecodeError as err:
             yield self._error(base, err.reason)
+        except LimitError as err:  # too many frames, or frames too large: this video only
+            yield self._error(base, str(err).removeprefix(f"{video.path}: "))
 
     def _read(self, reader: Any, starts: list[int], total: int) -> dict[str, torch.Tensor]:
         t, rate = self.config.num_frames, self.config.sampling_rate
         indices = [i for s in starts for i in clip_indices(s, num_frames=t, sampling_rate=rate, video_frames=total)]
-        frames = reader.get_frames(indices)
+        frames = reader.get_frames(indices, short_side=self.config.test_scale)
         views = torch.cat([self.transform(clip) for clip in frames.split(t)])  # type: ignore[arg-type]
         return {"windows": views}
 

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import BrokenDatasetError, ConfigError, InputNotFoundError, VideoDecodeError
+from ..errors import BrokenDatasetError, ConfigError, InputNotFoundError, LimitError, VideoDecodeError
 from ..zoo import DataConfig
 from .clip_sampling import random_clip, uniform_clips
 from .video_io import read_frames
@@ -37,12 +37,13 @@ class SkippedVideoWarning(UserWarning):
     """A video could not be read and was skipped."""
 
 
-UNREADABLE = (VideoDecodeError, InputNotFoundError)
+# Why a video is skipped: it cannot be read, or it is over a size limit (too many frames, frames too large).
+UNREADABLE = (VideoDecodeError, InputNotFoundError, LimitError)
 
 
 def warn_skipped(err: Exception) -> str:
-    """Warn about an unreadable video; returns the "path: reason" line for the skip report."""
-    warnings.warn(f"skipping unreadable video {err}", SkippedVideoWarning, stacklevel=3)
+    """Warn about a skipped video; returns the "path: reason" line for the skip report."""
+    warnings.warn(f"skipping video {err}", SkippedVideoWarning, stacklevel=3)
     return str(err)
 
 
@@ -145,8 +146,9 @@ class VideoClipDataset(_LabelledVideos):
                 generator=generator,
             )
 
-        frames, _ = read_frames(item.path, pick, backend=self.backend)
-        return self.transform(frames, generator=generator)
+        scale = self.transform.draw_scale(generator)
+        frames, _ = read_frames(item.path, pick, backend=self.backend, short_side=scale)
+        return self.transform(frames, generator=generator, scale=scale)
 
 
 class MultiViewVideoDataset(_LabelledVideos):
@@ -231,7 +233,7 @@ def read_views(path: str, config: DataConfig, *, num_clips: int, backend: str = 
         )
         return [i for clip in clips for i in clip]
 
-    return read_frames(path, pick, backend=backend)[0]
+    return read_frames(path, pick, backend=backend, short_side=config.test_scale)[0]
 
 
 def collate_clips(samples: Sequence[Sample]) -> Sample:

@@ -29,11 +29,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import NoReturn
 
 import av
 import numpy as np
 
+from ..errors import LimitError
 from ..files import atomic_write
+from ..limits import limit
 
 # AVFMT_NOTIMESTAMPS: the (raw) format stores no timestamps; the parser's guesses are not presentation times.
 _NO_TIMESTAMPS = 0x0080
@@ -135,12 +138,15 @@ def scan_packets(container: av.container.InputContainer, stream: av.VideoStream)
     if container.format.flags & _NO_TIMESTAMPS:
         return None
     pts, keys = [], []
+    bound = limit("video_frames")
     for packet in demuxed_packets(container, stream, DecodeErrors()):
         if packet.is_discard:  # decoded for reference only (edit lists): the decoder drops its frame
             continue
         if packet.pts is None:
             return None
         pts.append(packet.pts)
+        if len(pts) > bound:
+            too_many_frames(container.name)
         if packet.is_keyframe:
             keys.append(packet.pts)
     order = np.sort(np.asarray(pts, dtype=np.int64))
@@ -149,13 +155,26 @@ def scan_packets(container: av.container.InputContainer, stream: av.VideoStream)
     return FrameIndex(len(order), order, np.sort(np.asarray(keys, dtype=np.int64)), time_base, exact=False)
 
 
+def too_many_frames(path: str) -> NoReturn:
+    """Refuse a video over the ``video_frames`` limit; scans stop there, as the index would otherwise grow with
+    whatever the file holds."""
+    bound = limit("video_frames")
+    raise LimitError(
+        f"{path}: more than {bound:,} frames, over the limit; cut the video shorter, or set "
+        "NLZOO_MAX_VIDEO_FRAMES to raise the limit"
+    )
+
+
 def scan_frames(container: av.container.InputContainer, stream: av.VideoStream) -> FrameIndex:
     """The exact index from decoding the stream once (from wherever the container is: open it fresh)."""
     errors = DecodeErrors()
     pts: list[int | None] = []
     keys: list[int] = []
+    bound = limit("video_frames")
     for frame in decoded_frames(container, stream, errors):
         pts.append(frame.pts)
+        if len(pts) > bound:
+            too_many_frames(container.name)
         if frame.key_frame and frame.pts is not None:
             keys.append(frame.pts)
     times = np.asarray([-1 if t is None else t for t in pts], dtype=np.int64)

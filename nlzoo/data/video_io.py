@@ -37,15 +37,21 @@ def open_video(path: str | os.PathLike[str], *, backend: str = "pyav", **options
         UnknownNameError: unknown backend.
         InputNotFoundError: nothing at ``path``, or a directory.
         VideoDecodeError: not a video, or no decodable video frames.
+        LimitError: more frames than ``NLZOO_MAX_VIDEO_FRAMES``, or frames larger than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
     opener = backend_opener(backend)
     return opener(check_video_path(path), **options)
 
 
 def read_frames(
-    path: str | os.PathLike[str], pick: Callable[[int], Sequence[int]], *, backend: str = "pyav"
+    path: str | os.PathLike[str],
+    pick: Callable[[int], Sequence[int]],
+    *,
+    backend: str = "pyav",
+    short_side: int | None = None,
 ) -> tuple[torch.Tensor, list[int]]:
-    """Frames ``pick(num_frames)`` of a video: ((N, H, W, 3) uint8 RGB, the indices read).
+    """Frames ``pick(num_frames)`` of a video: ((N, H, W, 3) uint8 RGB, the indices read), each scaled to
+    ``short_side`` as it is decoded when that is given (see :meth:`VideoReader.get_frames`).
 
     ``pick`` sees the true frame count; if reading shows the packet scan's count was wrong, it is asked again
     with the corrected one.
@@ -53,11 +59,12 @@ def read_frames(
     Raises:
         InputNotFoundError: nothing at ``path``, or a directory.
         VideoDecodeError: not a video, or the frames cannot be produced.
+        LimitError: more frames than ``NLZOO_MAX_VIDEO_FRAMES``, or frames larger than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
     with open_video(path, backend=backend) as reader:
         indices = list(pick(reader.num_frames))
         try:
-            return reader.get_frames(indices), indices
+            return reader.get_frames(indices, short_side=short_side), indices
         except IndexCorrected:
             indices = list(pick(reader.num_frames))
-            return reader.get_frames(indices), indices
+            return reader.get_frames(indices, short_side=short_side), indices

@@ -18,9 +18,22 @@ import av
 import numpy as np
 import torch
 
-from ..errors import VideoDecodeError
-from .video_index import INDEX_CACHE, DecodeErrors, FrameIndex, IndexCache, decoded_frames, scan_frames, scan_packets
+from ..errors import LimitError, VideoDecodeError
+from ..limits import check_limit, limit
+from .video_index import (
+    INDEX_CACHE,
+    DecodeErrors,
+    FrameIndex,
+    IndexCache,
+    decoded_frames,
+    scan_frames,
+    scan_packets,
+    too_many_frames,
+)
 from .video_reader import IndexCorrected, VideoReader, check_video_path, register_backend, split_runs
+from .video_transforms import resize_frame
+
+Picture = tuple[tuple[int, int], torch.Tensor]  # a decoded frame's (height, width), and its pixels as kept
 
 
 def _video_stream(container: av.container.InputContainer, path: str) -> av.VideoStream:
@@ -72,8 +85,15 @@ class PyAVReader(VideoReader):
             self._container = av.open(self.path)
         except (av.FFmpegError, UnicodeDecodeError) as err:
             raise VideoDecodeError(self.path, f"not a video FFmpeg can open ({err})") from err
+        self.container_format = self._container.format.name  # e.g. "mov,mp4,m4a,3gp,3g2,mj2", "avi"
         self._stream = _video_stream(self._container, self.path)
         self._stream.codec_context.thread_count = self._threads
+        self._check_size(self._stream.codec_context.width, self._stream.codec_context.height)
+
+    def _check_size(self, width: int, height: int) -> None:
+        """Refuse frames over the ``image_pixels`` limit before decoding one (the header's size at open; each
+        frame's own before its RGB copy, as the size can change mid-stream)."""
+        check_limit("image_pixels", width * height, what=f"{self.path}: its {width}x{height} frames")
 
     def _build_index(self) -> FrameIndex:
         index = None if self._exact else scan_packets(self._container, self._stream)
@@ -89,6 +109,8 @@ class PyAVReader(VideoReader):
         if self.index.num_frames == 0:
             rejected = f"; the decoder rejected {self.index.rejected_packets} packets" if self.index.exact else ""
             raise VideoDecodeError(self.path, f"no decodable video frames{rejected}")
+        if self.index.num_frames > limit("video_frames"):  # an index cached under a higher limit
+            too_many_frames(self.path)
         self.num_frames = self.index.num_frames
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = self.index.average_fps() or (float(rate) if rate else 0.0)
@@ -97,12 +119,12 @@ class PyAVReader(VideoReader):
     def rejected_packets(self) -> int:  # type: ignore[override]
         return self._errors.rejected_packets
 
-    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
+    def get_frames(self, indices: Sequence[int], *, short_side: int | None = None) -> torch.Tensor:
         bad = [i for i in indices if not 0 <= i < self.num_frames]
         if bad:
             raise VideoDecodeError(self.path, f"frame indices {bad[:5]} outside 0..{self.num_frames - 1}")
         rejected = self._errors.rejected_packets
-        found = self._read(indices)
+        found = self._read(indices, short_side)
         missing = sorted(set(indices) - set(found))
         if (missing or self._errors.rejected_packets > rejected) and not self.index.exact:
             # A packet the decoder refuses has no frame: the packet scan's numbering is off from there on.
@@ -110,7 +132,7 @@ class PyAVReader(VideoReader):
             self._correct_index()
             if self.num_frames != counted:
                 raise IndexCorrected(self.path, counted, self.num_frames)
-            found = self._read(indices)
+            found = self._read(indices, short_side)
             missing = sorted(set(indices) - set(found))
         if missing:
             raise VideoDecodeError(
@@ -118,8 +140,7 @@ class PyAVReader(VideoReader):
                 f"frames {missing[:5]} of {self.num_frames} could not be decoded ({len(missing)} missing; "
                 f"{self._errors.rejected_packets} packets rejected by the decoder); the file is corrupt or truncated",
             )
-        frames = [found[i] for i in indices]
-        sizes = list(dict.fromkeys(f.shape[:2] for f in frames))
+        sizes = list(dict.fromkeys(found[i][0] for i in indices))
         if len(sizes) > 1:  # a stream whose resolution changes (e.g. cut from adaptive streaming)
             (height, width), (other_h, other_w) = sizes[0], sizes[1]
             raise VideoDecodeError(
@@ -127,7 +148,7 @@ class PyAVReader(VideoReader):
                 f"its frame size changes mid-stream ({width}x{height}, then {other_w}x{other_h}); re-encode it at "
                 f"one size, e.g. ffmpeg -i {shlex.quote(self.path)} -vf scale={width}:{height} fixed.mp4",
             )
-        return torch.from_numpy(np.stack(frames))
+        return torch.stack([found[i][1] for i in indices])
 
     def _correct_index(self) -> None:
         self.index = self._exact_index()
@@ -135,31 +156,42 @@ class PyAVReader(VideoReader):
         self._check_frames()
         self._cursor = None
 
-    def _read(self, indices: Sequence[int]) -> dict[int, np.ndarray]:
-        found: dict[int, np.ndarray] = {}
+    def _read(self, indices: Sequence[int], short_side: int | None) -> dict[int, Picture]:
+        found: dict[int, Picture] = {}
         try:
             for run in split_runs(indices):
                 if self.index.pts is None:
-                    self._read_in_decode_order(run, found)
+                    self._read_in_decode_order(run, found, short_side)
                 else:
-                    self._read_by_timestamp(run, found)
+                    self._read_by_timestamp(run, found, short_side)
         except av.FFmpegError as err:  # seeking or opening failed outright
             raise VideoDecodeError(self.path, f"decoding failed ({err})") from err
         return found
 
-    def _read_by_timestamp(self, run: list[int], found: dict[int, np.ndarray]) -> None:
+    def _picture(self, frame: av.VideoFrame, short_side: int | None) -> Picture:
+        self._check_size(frame.width, frame.height)
+        pixels = torch.from_numpy(to_rgb(frame))
+        size = (pixels.shape[0], pixels.shape[1])
+        if short_side is not None:
+            try:
+                pixels = resize_frame(pixels, short_side)
+            except LimitError as err:  # a strip too narrow to scale up
+                raise LimitError(f"{self.path}: {err}") from None
+        return size, pixels
+
+    def _read_by_timestamp(self, run: list[int], found: dict[int, Picture], short_side: int | None) -> None:
         pts = self.index.pts
         first, last = int(pts[run[0]]), int(pts[run[-1]])
         wanted = {int(pts[i]): i for i in run}
         for target in [*self.index.seek_targets(first), None]:
-            got: dict[int, np.ndarray] = {}
+            got: dict[int, Picture] = {}
             for frame in self._frames_from(target):
                 if frame.pts is None:
                     continue
                 if not got and frame.pts > first:
                     break  # landed past the run: seek further back
                 if frame.pts in wanted:
-                    got[wanted[frame.pts]] = to_rgb(frame)
+                    got[wanted[frame.pts]] = self._picture(frame, short_side)
                 if frame.pts >= last:
                     break
             found.update(got)
@@ -178,14 +210,14 @@ class PyAVReader(VideoReader):
                 return iter(())
         return decoded_frames(self._container, self._stream, self._errors)
 
-    def _read_in_decode_order(self, run: list[int], found: dict[int, np.ndarray]) -> None:
+    def _read_in_decode_order(self, run: list[int], found: dict[int, Picture], short_side: int | None) -> None:
         if self._cursor is None or self._cursor[0] > run[0]:
             self._cursor = (0, self._frames_from(None))
         position, frames = self._cursor
         wanted = set(run)
         for frame in frames:
             if position in wanted:
-                found[position] = to_rgb(frame)
+                found[position] = self._picture(frame, short_side)
             position += 1
             if position > run[-1]:
                 break

@@ -34,12 +34,17 @@ class VideoReader(ABC):
     rejected_packets: int = 0
 
     @abstractmethod
-    def get_frames(self, indices: Sequence[int]) -> torch.Tensor:
+    def get_frames(self, indices: Sequence[int], *, short_side: int | None = None) -> torch.Tensor:
         """Frames at ``indices`` (any order, repeats allowed) as a (len(indices), H, W, 3) uint8 RGB tensor,
         turned the way a player shows them (rotation metadata applied).
 
+        ``short_side`` scales each frame as soon as it is decoded so that its shorter side has that length
+        (:func:`~nlzoo.data.video_transforms.resize_frame`, the clip transforms' own resize): the clips of a 4K
+        video then take the memory of their small copies instead of gigabytes.
+
         Raises:
             VideoDecodeError: an index is out of range or a frame could not be produced.
+            LimitError: a frame has more pixels than ``NLZOO_MAX_IMAGE_PIXELS``, or would after its resize.
             IndexCorrected: the packet-scan index proved wrong; it is now exact (re-pick the indices).
         """
 

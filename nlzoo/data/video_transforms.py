@@ -39,6 +39,13 @@ def resize_short_side(frames: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(frames, size=new, mode="bilinear", antialias=True, align_corners=False)
 
 
+def resize_frame(frame: torch.Tensor, size: int) -> torch.Tensor:
+    """One decoded (H, W, 3) uint8 frame scaled so its shorter side is ``size``: exactly what
+    :func:`resize_short_side` does to it within a clip, done by readers as each frame is decoded so that a 4K
+    video never holds more than one frame at full size."""
+    return resize_short_side(to_tchw(frame[None]), size)[0].permute(1, 2, 0)
+
+
 def crop(frames: torch.Tensor, top: int, left: int, size: Sequence[int]) -> torch.Tensor:
     """The (h, w) = ``size`` window of (..., H, W) frames at (top, left)."""
     return frames[..., top : top + size[0], left : left + size[1]]
@@ -103,10 +110,17 @@ class TrainClipTransform:
         _check_scale(config, lo, "train_scale")
         self.config, self.flip = config, flip
 
-    def __call__(self, frames: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def draw_scale(self, generator: torch.Generator | None = None) -> int:
+        """A random short side in ``train_scale`` (drawn first, so a reader can resize frames as it decodes)."""
         lo, hi = self.config.train_scale  # type: ignore[misc]
+        return int(torch.randint(lo, hi + 1, (), generator=generator))
+
+    def __call__(
+        self, frames: torch.Tensor, *, generator: torch.Generator | None = None, scale: int | None = None
+    ) -> torch.Tensor:
+        """``scale``: the short side from :meth:`draw_scale` (drawn here when None)."""
         size = self.config.crop_size
-        frames = resize_short_side(to_tchw(frames), int(torch.randint(lo, hi + 1, (), generator=generator)))
+        frames = resize_short_side(to_tchw(frames), self.draw_scale(generator) if scale is None else scale)
         frames = crop(frames, *random_crop_origin(*frames.shape[-2:], size, generator), size)
         if self.flip and bool(torch.rand((), generator=generator) < 0.5):
             frames = frames.flip(-1)

@@ -71,6 +71,9 @@ def test_predict_video_benchmark_splits_decoding_from_the_model() -> None:
         assert 0.0 < share < 1.0
         assert abs(share - report["decode_s"] / (report["decode_s"] + report["model_s"][precision])) < 1e-6
     assert report["environment"]["auto"] in {"fp32", "bf16", "fp16"}
+    large = report["large_video"]
+    assert large["same_views"] is True  # resizing while decoding changes no pixel
+    assert large["as_decoded"]["max_rss_mb"] > 0 and large["after"]["max_rss_mb"] > 0
 
 
 def test_image_benchmark_reports_the_overhead_ratio() -> None:

@@ -106,6 +106,16 @@ def test_short_videos_are_padded_or_skipped(setup: dict[str, Path], tmp_path: Pa
     assert sum("shorter than one window (25)" in r["reason"] for r in skipped) == 3  # + the broken file
 
 
+def test_videos_over_a_limit_are_listed_as_errors(
+    setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NLZOO_MAX_VIDEO_FRAMES", "10")  # the videos have 16 frames
+    assert _extract(setup, tmp_path / "out") == 0
+    rows = [r for r in _index(tmp_path / "out") if not r["video"].endswith("broken.mp4")]
+    assert len(rows) == 3 and all(r["status"] == "error" for r in rows)
+    assert all(r["reason"].startswith("more than 10 frames, over the limit; ") for r in rows)
+
+
 def test_bad_input_is_one_line(setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _extract(setup, tmp_path / "o", "--layer", "layr3") == 2
     assert "Did you mean 'layer3'" in capsys.readouterr().err

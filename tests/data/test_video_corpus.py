@@ -22,6 +22,7 @@ from nlzoo.data.video_index import INDEX_CACHE, IndexCache
 from nlzoo.data.video_io import open_video, read_frames
 from nlzoo.data.video_pyav import PyAVReader
 from nlzoo.data.video_torchcodec import torchcodec_unavailable
+from nlzoo.data.video_transforms import resize_short_side, to_tchw
 from nlzoo.errors import InputNotFoundError, VideoDecodeError
 from nlzoo.inference.inputs import read_video_views
 from tests.cli.tiny import TINY_DATA, write_model
@@ -171,7 +172,7 @@ def test_bad_inputs_are_one_clear_line(tmp_path: Path, make, error, message: str
     dataset = MultiViewVideoDataset(
         [VideoItem(str(path), (0,))], config=TINY_DATA, num_clips=1, num_crops=1, num_classes=2
     )
-    with pytest.warns(UserWarning, match="skipping unreadable video"):
+    with pytest.warns(UserWarning, match="skipping video"):
         sample = dataset[0]
     assert sample["skipped"] == 1 and sample["skipped_videos"] == [str(info.value)]
 
@@ -191,10 +192,18 @@ def test_torchcodec_returns_the_same_frames_as_pyav(corpus, name: str) -> None:
     if name.startswith("damaged"):  # torchcodec does not report refused packets: start from the corrected index
         open_video(path, exact=True).close()
     n = len(reference)
-    wanted = sorted({0, n // 3, n // 2, n - 2, n - 1})
-    frames, _ = read_frames(path, lambda _: wanted, backend="torchcodec")
-    pyav, _ = read_frames(path, lambda _: wanted)
-    assert torch.equal(frames, pyav), f"{name}: torchcodec and PyAV disagree"
+    # Single frames open a fresh decoder and seek; a read ending at the last frame falls back to PyAV.
+    for wanted in (sorted({0, n // 3, n // 2, n - 2, n - 1}), [n // 3], [n // 2 + 1], [n - 2]):
+        frames, _ = read_frames(path, lambda _, w=wanted: w, backend="torchcodec")
+        pyav, _ = read_frames(path, lambda _, w=wanted: w)
+        assert torch.equal(frames, pyav), f"{name}: torchcodec and PyAV disagree on frames {wanted}"
+    with open_video(path, backend="torchcodec") as reader:
+        uses_torchcodec = reader._decoder is not None
+    assert uses_torchcodec == (name in TORCHCODEC_DECODES), name
+
+
+# Containers with stored timestamps, where torchcodec itself decodes (the rest is read by PyAV).
+TORCHCODEC_DECODES = {"phone_mp4", "audio_first", "vp8_webm", "vp9_webm", "damaged_vp8"}
 
 
 def test_exact_indices_are_kept_on_disk_and_never_trusted_blindly(corpus, tmp_path: Path, monkeypatch) -> None:
@@ -214,3 +223,28 @@ def test_exact_indices_are_kept_on_disk_and_never_trusted_blindly(corpus, tmp_pa
     saved.write_bytes(b"not an index")  # unreadable: rebuilt, not trusted
     with PyAVReader(str(path), cache=IndexCache(folder=tmp_path)) as reader:
         assert reader.num_frames == len(reference)
+
+
+BACKENDS = ["pyav", "torchcodec"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", NAMES)
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_frames_resized_as_they_are_decoded_equal_the_transforms_resize(
+    corpus, name: str, backend: str, data: st.DataObject
+) -> None:
+    """Readers scale each frame right after decoding it (so a 4K clip never sits in memory at full size); the
+    pixels must be exactly those of the clip transforms' resize of the full-size frames."""
+    if backend == "torchcodec" and TORCHCODEC_PROBLEM is not None:
+        pytest.skip(f"torchcodec backend not testable: {TORCHCODEC_PROBLEM}")
+    path, reference = corpus[name]
+    if name.startswith("damaged"):
+        open_video(path, exact=True).close()
+    wanted = data.draw(st.lists(st.integers(0, len(reference) - 1), min_size=1, max_size=5))
+    short_side = data.draw(st.integers(8, 120))  # down- and upscaling
+    frames, _ = read_frames(path, lambda n: wanted, backend=backend, short_side=short_side)
+    full = torch.from_numpy(np.stack([reference[k] for k in wanted]))
+    expected = resize_short_side(to_tchw(full), short_side).permute(0, 2, 3, 1)
+    assert frames.shape == expected.shape and torch.equal(frames, expected), name

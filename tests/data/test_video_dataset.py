@@ -109,6 +109,23 @@ def test_train_replaces_unreadable_video_and_keeps_the_substitute_label(videos: 
     assert batch["skipped"].item() >= 2  # both broken videos were visited at least once
 
 
+def test_videos_over_a_size_limit_are_skipped_like_unreadable_ones(
+    tmp_path: Path, videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wide = write_numbered_video(tmp_path / "wide.mp4", 30, size=(48, 96))
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", str(48 * 64))  # the good videos' frames, not the wide one's
+    items = [VideoItem(str(wide), (0,)), VideoItem(str(videos["other"]), (1,))]
+    views = MultiViewVideoDataset(items, config=CONFIG, num_clips=2, num_crops=1, num_classes=2)
+    with pytest.warns(SkippedVideoWarning, match=rf"skipping video {wide}: its 96x48 frames"):
+        batch = collate_views([views[0], views[1]])
+    assert set(batch["index"].tolist()) == {1} and batch["skipped"].item() == 1
+    assert batch["skipped_videos"][0].startswith(f"{wide}: ")
+    clips = VideoClipDataset(items, config=CONFIG, num_classes=2)
+    with pytest.warns(SkippedVideoWarning, match=str(wide)):
+        sample = clips[(0, 0)]
+    assert sample["index"] == 1 and sample["skipped"] == 1
+
+
 def test_a_dataset_of_only_broken_videos_fails_with_a_clear_error(videos: dict[str, Path]) -> None:
     dataset = VideoClipDataset([VideoItem(str(videos["empty"]), (0,))], config=CONFIG, num_classes=1, max_retries=3)
     broken = pytest.raises(BrokenDatasetError, match="4 videos in a row could not be read")

@@ -7,7 +7,7 @@ import pytest
 from nlzoo.data import VideoDecodeError, list_backends, open_video, register_backend
 from nlzoo.data.video_io import read_frames
 from nlzoo.data.video_reader import split_runs
-from nlzoo.errors import InputNotFoundError, UnknownNameError
+from nlzoo.errors import InputNotFoundError, LimitError, UnknownNameError
 
 from .video_files import broken_videos, frame_number, write_numbered_video
 
@@ -118,3 +118,49 @@ def test_a_resolution_change_mid_stream_is_one_clear_error_whose_advice_works(tm
     subprocess.run([program, "-v", "error", *arguments], cwd=tmp_path, check=True)
     frames, indices = read_frames(tmp_path / "fixed.mp4", lambda n: range(n))
     assert frames.shape == (24, 64, 96, 3) and len(indices) == 24
+
+
+def test_frames_over_the_pixel_limit_are_refused_before_decoding_and_raising_the_limit_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = write_numbered_video(tmp_path / "big.mp4", 10)  # 64x48 = 3,072 pixels
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "3071")
+    message = rf"{video}: its 64x48 frames is 3,072, over the limit of 3,071.*NLZOO_MAX_IMAGE_PIXELS"
+    with pytest.raises(LimitError, match=message):
+        open_video(video)
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "3072")  # the advice
+    assert read_frames(video, lambda n: [0, n - 1])[0].shape == (2, 48, 64, 3)
+
+
+def test_a_frame_larger_than_the_header_said_is_refused_before_its_rgb_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = tmp_path / "grows.ts"  # the header describes the first segment's 48x32 frames
+    video.write_bytes(_segment(tmp_path / "a.ts", (48, 32)) + _segment(tmp_path / "b.ts", (96, 64)))
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", str(48 * 32))
+    assert read_frames(video, lambda n: [0, 1])[0].shape == (2, 32, 48, 3)
+    with pytest.raises(LimitError, match=r"grows.ts: its 96x64 frames is 6,144, over the limit of 1,536"):
+        read_frames(video, lambda n: [n - 1])
+
+
+@pytest.mark.parametrize("exact", [False, True])  # the packet scan, and the decoding scan
+def test_a_frame_count_over_the_limit_stops_the_scan_and_raising_the_limit_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exact: bool
+) -> None:
+    video = write_numbered_video(tmp_path / f"long-{exact}.mp4", 40)
+    monkeypatch.setenv("NLZOO_MAX_VIDEO_FRAMES", "39")
+    with pytest.raises(LimitError, match=rf"{video}: more than 39 frames, over the limit.*NLZOO_MAX_VIDEO_FRAMES"):
+        open_video(video, exact=exact)
+    monkeypatch.setenv("NLZOO_MAX_VIDEO_FRAMES", "40")  # the advice
+    with open_video(video, exact=exact) as reader:
+        assert reader.num_frames == 40
+
+
+def test_a_strip_too_narrow_to_resize_is_refused_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    video = write_numbered_video(tmp_path / "strip.mp4", 4, size=(2, 64))
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "100000")
+    with pytest.raises(LimitError, match=rf"{video}: a 64x2 picture resized to 8192x256 \(crop a strip this narrow"):
+        read_frames(video, lambda n: [0], short_side=256)
+    assert read_frames(video, lambda n: [0], short_side=16)[0].shape == (1, 16, 512, 3)
