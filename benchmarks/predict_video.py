@@ -118,13 +118,15 @@ def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 
 CHILD = """
-import resource, sys, time, torch
+import sys, time, torch
 from nlzoo.data.video_io import read_frames
 from nlzoo.data.video_dataset import read_views
 from nlzoo.data.video_transforms import EvalViewTransform
-from nlzoo.inference.inputs import load_for_inference
+from nlzoo.zoo import resolve_data_config
 video, folder, way, out, clips, crops = sys.argv[1:5] + [int(v) for v in sys.argv[5:7]]
-config = load_for_inference(folder).nlzoo_config.data_config
+sys.path.insert(0, sys.argv[7])
+from timing import peak_rss  # this process's own high-water mark (ru_maxrss starts from the parent's RSS)
+config = resolve_data_config(folder)
 start = time.perf_counter()
 if way == "as_decoded":
     frames = read_views(video, config, num_clips=clips)
@@ -138,13 +140,14 @@ transform = EvalViewTransform(config, num_crops=crops)
 views = torch.cat([transform(clip) for clip in frames.split(config.num_frames)])
 seconds = time.perf_counter() - start
 torch.save(views, out)
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+print(seconds, peak_rss() / 2**20)
 """
 
 
 def read_in_child(video: Path, folder: Path, way: str, out: Path, views: tuple[int, int]) -> dict[str, float]:
     """Cut the views of ``video`` in a fresh process (its peak RSS is this read's alone)."""
-    argv = [sys.executable, "-c", CHILD, str(video), str(folder), way, str(out), *map(str, views)]
+    here = Path(__file__).resolve().parent
+    argv = [sys.executable, "-c", CHILD, str(video), str(folder), way, str(out), *map(str, views), str(here)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
     seconds, rss_mb = map(float, done.stdout.split()[-2:])
     return {"seconds": seconds, "max_rss_mb": rss_mb}
