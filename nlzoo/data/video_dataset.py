@@ -216,7 +216,9 @@ class MultiViewVideoDataset(_LabelledVideos):
         }
 
 
-def read_views(path: str, config: DataConfig, *, num_clips: int, backend: str = "pyav") -> torch.Tensor:
+def read_views(
+    path: str, config: DataConfig, *, num_clips: int, backend: str = "pyav", threads: int = 1
+) -> torch.Tensor:
     """The frames of ``num_clips`` uniformly spaced clips, clip after clip: (num_clips * T, H, W, 3) uint8.
 
     Raises:
@@ -233,7 +235,7 @@ def read_views(path: str, config: DataConfig, *, num_clips: int, backend: str = 
         )
         return [i for clip in clips for i in clip]
 
-    return read_frames(path, pick, backend=backend, short_side=config.test_scale)[0]
+    return read_frames(path, pick, backend=backend, short_side=config.test_scale, threads=threads)[0]
 
 
 def collate_clips(samples: Sequence[Sample]) -> Sample:

@@ -49,9 +49,13 @@ def read_frames(
     *,
     backend: str = "pyav",
     short_side: int | None = None,
+    threads: int = 1,
 ) -> tuple[torch.Tensor, list[int]]:
     """Frames ``pick(num_frames)`` of a video: ((N, H, W, 3) uint8 RGB, the indices read), each scaled to
     ``short_side`` as it is decoded when that is given (see :meth:`VideoReader.get_frames`).
+
+    ``threads``: decoder threads; 1 suits DataLoader workers (a process each), 0 (one per core) a single
+    reader such as ``predict-video``.
 
     ``pick`` sees the true frame count; if reading shows the packet scan's count was wrong, it is asked again
     with the corrected one.
@@ -61,7 +65,7 @@ def read_frames(
         VideoDecodeError: not a video, or the frames cannot be produced.
         LimitError: more frames than ``NLZOO_MAX_VIDEO_FRAMES``, or frames larger than ``NLZOO_MAX_IMAGE_PIXELS``.
     """
-    with open_video(path, backend=backend) as reader:
+    with open_video(path, backend=backend, threads=threads) as reader:
         indices = list(pick(reader.num_frames))
         try:
             return reader.get_frames(indices, short_side=short_side), indices

@@ -56,7 +56,7 @@ class PyAVReader(VideoReader):
 
     Args:
         path: the video file.
-        threads: decoder threads (1 suits DataLoader workers).
+        threads: decoder threads (1 suits DataLoader workers; 0: FFmpeg's choice, one per core).
         exact: build the index by decoding the whole stream (not from packets), unless an exact one is cached.
         cache: where indices are kept between opens.
     """

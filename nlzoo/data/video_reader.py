@@ -1,7 +1,8 @@
 """The decoder interface every backend implements, the backend registry, and the checks on a path.
 
 Frame ``k`` of a video is the ``k``-th decodable frame in presentation order, whatever the container's header
-claims (see :mod:`nlzoo.data.video_index`). Backends register ``open(path) -> VideoReader`` by name.
+claims (see :mod:`nlzoo.data.video_index`). Backends register ``open(path, *, threads=1) -> VideoReader`` by
+name; frames come from ``VideoReader.get_frames(indices, *, short_side=None)``.
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ class IndexCorrected(VideoDecodeError):
         return type(self), (self.path, self.old, self.new)
 
 
-VideoBackend = Callable[[str], VideoReader]
+VideoBackend = Callable[..., VideoReader]  # open(path, *, threads=1, ...)
 _BACKENDS: dict[str, VideoBackend] = {}
 
 
 def register_backend(name: str) -> Callable[[VideoBackend], VideoBackend]:
-    """Register ``open(path) -> VideoReader`` under ``name`` (a decorator)."""
+    """Register ``open(path, *, threads=1) -> VideoReader`` under ``name`` (a decorator); ``threads`` is the
+    number of decoder threads (0: one per core)."""
 
     def decorator(opener: VideoBackend) -> VideoBackend:
         if name in _BACKENDS:

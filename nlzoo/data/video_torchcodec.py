@@ -43,19 +43,19 @@ def torchcodec_unavailable() -> str | None:
 class TorchCodecReader(VideoReader):
     """Frames decoded by torchcodec at the times of the shared frame index."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, threads: int = 1) -> None:
         problem = torchcodec_unavailable()
         if problem is not None:
             raise VideoDecodeError(path, problem)
         from torchcodec.decoders import VideoDecoder
 
         self.path = path
-        self._pyav = PyAVReader(path)  # the index (cached), and the fallback decoder
+        self._pyav = PyAVReader(path, threads=threads)  # the index (cached), and the fallback decoder
         self._decoder = None
         if self._pyav.index.pts is None or not set(self._pyav.container_format.split(",")) & TRUSTED_CONTAINERS:
             return
         try:
-            self._decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC")
+            self._decoder = VideoDecoder(path, seek_mode="exact", dimension_order="NHWC", num_ffmpeg_threads=threads)
         except (RuntimeError, ValueError) as err:
             self._pyav.close()
             raise VideoDecodeError(path, f"torchcodec cannot open it ({err})") from err
@@ -105,6 +105,6 @@ class TorchCodecReader(VideoReader):
 
 
 @register_backend("torchcodec")
-def open_torchcodec(path: str) -> VideoReader:
+def open_torchcodec(path: str, *, threads: int = 1) -> VideoReader:
     """Open with torchcodec (needs torchcodec and the system's FFmpeg libraries)."""
-    return TorchCodecReader(path)
+    return TorchCodecReader(path, threads=threads)

@@ -126,7 +126,7 @@ def read_video_views(
     decoded = num_clips * config.num_frames  # type: ignore[operator]
     check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames")
     transform = EvalViewTransform(config, num_crops=num_crops)
-    frames = read_views(os.fspath(path), config, num_clips=num_clips, backend=backend)
+    frames = read_views(os.fspath(path), config, num_clips=num_clips, backend=backend, threads=0)  # all cores
     return torch.cat([transform(clip) for clip in frames.split(config.num_frames)])  # type: ignore[arg-type]
 
 

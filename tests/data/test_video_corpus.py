@@ -236,7 +236,8 @@ def test_frames_resized_as_they_are_decoded_equal_the_transforms_resize(
     corpus, name: str, backend: str, data: st.DataObject
 ) -> None:
     """Readers scale each frame right after decoding it (so a 4K clip never sits in memory at full size); the
-    pixels must be exactly those of the clip transforms' resize of the full-size frames."""
+    pixels must be exactly those of the clip transforms' resize of the full-size frames, with any number of
+    decoder threads."""
     if backend == "torchcodec" and TORCHCODEC_PROBLEM is not None:
         pytest.skip(f"torchcodec backend not testable: {TORCHCODEC_PROBLEM}")
     path, reference = corpus[name]
@@ -244,7 +245,8 @@ def test_frames_resized_as_they_are_decoded_equal_the_transforms_resize(
         open_video(path, exact=True).close()
     wanted = data.draw(st.lists(st.integers(0, len(reference) - 1), min_size=1, max_size=5))
     short_side = data.draw(st.integers(8, 120))  # down- and upscaling
-    frames, _ = read_frames(path, lambda n: wanted, backend=backend, short_side=short_side)
+    threads = data.draw(st.sampled_from([1, 2, 0]))  # decoder threads change no pixel
+    frames, _ = read_frames(path, lambda n: wanted, backend=backend, short_side=short_side, threads=threads)
     full = torch.from_numpy(np.stack([reference[k] for k in wanted]))
     expected = resize_short_side(to_tchw(full), short_side).permute(0, 2, 3, 1)
     assert frames.shape == expected.shape and torch.equal(frames, expected), name
