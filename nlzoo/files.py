@@ -9,6 +9,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def make_out_dir(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
+    """Create the output folder ``path`` (and its parents) before any work is done, so that a path that cannot
+    be a folder fails in one line instead of after minutes of computing.
+
+    Raises:
+        ConfigError: ``path`` is a file, lies under a file, or cannot be created (the reason is given).
+    """
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path} is a file; give a folder (it is created)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ConfigError(f"{flag} {path}: cannot create this folder ({reason}); give a folder you can write") from None
+    return path
+
+
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``; returns ``path``.
 

@@ -30,7 +30,7 @@ def _query(text: str) -> tuple[int, ...]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .argtypes import add_precision_argument
+    from .argtypes import add_precision_argument, positive_int
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -40,8 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--block", help="non-local block to draw, e.g. layer2.1_nonlocal (default: the first)")
     parser.add_argument("--queries", nargs="+", type=_query, metavar="T,Y,X", help="query positions in the clip")
-    parser.add_argument("--num-queries", type=int, default=4, help="queries to pick when none are given (default 4)")
-    parser.add_argument("--top-k", type=int, default=20, help="arrows per query (default 20, as the paper)")
+    parser.add_argument(
+        "--num-queries", type=positive_int, default=4, help="queries to pick when none are given (default 4)"
+    )
+    parser.add_argument("--top-k", type=positive_int, default=20, help="arrows per query (default 20, as the paper)")
     parser.add_argument("--panel-height", type=int, default=192, help="height of each drawn frame in pixels")
     parser.add_argument("--out", type=Path, default=Path("outputs/explain"), help="output folder (%(default)s)")
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available, else cpu)")
@@ -52,11 +54,19 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from ..errors import InputNotFoundError
-    from ..inference.attention import write_attention_maps
+    from ..files import make_out_dir
+    from ..inference.attention import check_drawing_options, write_attention_maps
     from ..inference.inputs import default_device, load_for_inference
 
-    if not Path(args.input).is_file():  # before loading (and perhaps downloading) a model
-        raise InputNotFoundError(f"{args.input} does not exist")
+    # Everything the user typed is checked before loading (and perhaps downloading) a model.
+    if Path(args.input).is_dir():
+        raise InputNotFoundError(f"{args.input}: is a directory; give one video or image file")
+    if not Path(args.input).is_file():
+        raise InputNotFoundError(f"{args.input}: no such file; check the path")
+    check_drawing_options(
+        queries=args.queries, num_queries=args.num_queries, top_k=args.top_k, panel_height=args.panel_height
+    )
+    make_out_dir(args.out)
     err = Console(stderr=True)
     with err.status(f"loading {args.model}"):
         model = load_for_inference(args.model, device=args.device or default_device())

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..data.feature_windows import VideoEntry
 
 HELP = "extract features of sliding windows from videos (a file, a folder or a list) into one file per video"
 
@@ -17,7 +23,7 @@ video that could not be read, with the reason. A rerun skips videos already done
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .argtypes import add_precision_argument
+    from .argtypes import add_precision_argument, positive_int
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -32,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-pool", action="store_true", help="keep a stage's (C, T, H, W) map instead of its mean")
     parser.add_argument("--short", choices=("pad", "skip"), default="pad", help="videos shorter than one window")
     parser.add_argument("--format", choices=("npy", "safetensors", "both"), default="npy", help="feature files")
-    parser.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="windows per forward pass (default 8)")
     parser.add_argument("--num-workers", type=int, default=2, help="DataLoader decoding workers (default 2)")
     add_precision_argument(parser)
     parser.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu, ...")
@@ -41,24 +47,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    import pytorch_lightning as pl
     from torch.utils.data import DataLoader
 
     from ..data.feature_windows import FeatureWindows, Stride, find_videos
     from ..errors import ConfigError
+    from ..files import make_out_dir
     from ..inference.inputs import load_for_inference
     from ..precision import resolve_precision
-    from ..tasks.features import FeatureExtractionTask, FeatureFileWriter, check_out_dir, is_done, layer_names
+    from ..tasks.features import FeatureExtractionTask, FeatureFileWriter, is_done, layer_names
 
-    out = Path(args.out)
-    check_out_dir(out)
     stride = Stride.parse(args.stride)
     resolve_precision(args.precision)
-    if args.batch_size < 1 or args.num_workers < 0:
-        raise ConfigError("--batch-size must be >= 1 and --num-workers >= 0")
+    if args.num_workers < 0:
+        raise ConfigError(f"--num-workers must be >= 0; got {args.num_workers}")
     videos = find_videos(args.input)
+    trainer = _trainer(args)  # before the model: a wrong --accelerator / --devices fails in seconds
+    out = make_out_dir(args.out)
     model = load_for_inference(args.model)
     config = model.nlzoo_config.data_config
     if config.num_frames is None:
@@ -79,19 +83,8 @@ def run(args: argparse.Namespace) -> int:
     }
     todo = [v for v in videos if not is_done(out, v.key, settings, formats)]
     print(f"{len(videos)} videos: {len(videos) - len(todo)} already done, {len(todo)} to extract into {out}")
-    out.mkdir(parents=True, exist_ok=True)
     dataset = FeatureWindows(
         todo, config, stride=stride, crops=args.crops, short=args.short, windows_per_chunk=args.batch_size
-    )
-    trainer = pl.Trainer(
-        accelerator=args.accelerator,
-        devices=int(args.devices) if args.devices.isdigit() else args.devices,
-        num_nodes=args.num_nodes,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[],
     )
     dataset.shard(trainer.global_rank, trainer.world_size)
     writer = FeatureFileWriter(
@@ -106,4 +99,55 @@ def run(args: argparse.Namespace) -> int:
     trainer.predict(task, dataloaders=loader, return_predictions=False)
     if trainer.is_global_zero:
         print(f"wrote {out / 'index.csv'}")
+        _report_failures(out, videos)
     return 0
+
+
+def _report_failures(out: Path, videos: Sequence[VideoEntry]) -> None:
+    """Say how many videos gave no features (index.csv has each reason); none at all is an error (exit 2)."""
+    import sys
+
+    from ..errors import DataError
+    from ..tasks.features import read_record
+
+    failed = []
+    for video in videos:
+        record = read_record(out, video.key) or {"status": "missing", "reason": "not processed"}
+        if record["status"] != "ok" and not record["reason"].startswith("skipped"):  # --short skip is asked for
+            failed.append(f"{video.path}: {record['reason']}")
+    if failed and len(failed) == len(videos):
+        raise DataError(
+            f"no features written: none of the {len(videos)} videos could be read (first: {failed[0]}); "
+            f"{out / 'index.csv'} lists each with its reason"
+        )
+    if failed:
+        print(
+            f"warning: {len(failed)} of {len(videos)} videos could not be read (first: {failed[0]}); "
+            f"{out / 'index.csv'} lists each with its reason",
+            file=sys.stderr,
+        )
+
+
+def _trainer(args: argparse.Namespace):  # -> pl.Trainer (Lightning is imported only when the command runs)
+    """The Lightning Trainer for ``--accelerator/--devices/--num_nodes``; Lightning's refusal becomes one line."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.utilities.exceptions import MisconfigurationException
+
+    from ..errors import ConfigError
+
+    try:
+        return pl.Trainer(
+            accelerator=args.accelerator,
+            devices=int(args.devices) if args.devices.isdigit() else args.devices,
+            num_nodes=args.num_nodes,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[],
+        )
+    except (MisconfigurationException, ValueError, TypeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise ConfigError(
+            f"--accelerator {args.accelerator} --devices {args.devices} --num_nodes {args.num_nodes}: {first}"
+        ) from None

@@ -39,7 +39,7 @@ _THRESHOLD, _TOP_K = 0.2, 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .argtypes import add_precision_argument
+    from .argtypes import add_precision_argument, positive_int
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="a model folder, hf-hub:org/repo, arch.tag, arch (its default tag) or a .ckpt of nlzoo fit",
     )
-    parser.add_argument("--top-k", type=int, help=f"image classifiers: how many classes to show ({_TOP_K})")
+    parser.add_argument("--top-k", type=positive_int, help=f"image classifiers: how many classes to show ({_TOP_K})")
     parser.add_argument("--json", action="store_true", help="image classifiers: print one JSON object")
     parser.add_argument("--out", help="output PNG (default: IMAGE_pose.png beside the input)")
     parser.add_argument(
@@ -69,13 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError, InputNotFoundError
+    from ..errors import InputNotFoundError
     from ..inference.inputs import default_device, read_photo
     from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints, whole_image_box
     from ..models.skeleton import default_skeleton
 
-    if args.top_k is not None and args.top_k < 1:
-        raise ConfigError(f"--top-k must be >= 1; got {args.top_k}")
     source = Path(args.image)
     if not source.is_file():
         raise InputNotFoundError(f"image {source} does not exist")

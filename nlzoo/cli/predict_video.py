@@ -17,7 +17,7 @@ probabilities averaged over the views (sigmoid with --multi-label)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .argtypes import add_precision_argument, parse_views
+    from .argtypes import add_precision_argument, parse_views, positive_int
 
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -28,9 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--views", type=parse_views, metavar="CLIPSxCROPS", help="test views, e.g. 10x3 (default: the model's)"
     )
-    parser.add_argument("--top-k", type=int, default=5, help="how many classes to show (default 5)")
+    parser.add_argument("--top-k", type=positive_int, default=5, help="how many classes to show (default 5)")
     parser.add_argument("--json", action="store_true", help="print one JSON object (input, model, views, top_k)")
-    parser.add_argument("--batch-size", type=int, default=4, help="views per forward pass (default 4)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="views per forward pass (default 4)")
     parser.add_argument("--multi-label", action="store_true", help="sigmoid scores (multi-label models, Charades)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available, else cpu)")
     add_precision_argument(parser)
@@ -45,8 +45,6 @@ def run(args: argparse.Namespace) -> int:
     from ..inference.scores import class_scores
     from .tables import print_top_k, print_top_k_json
 
-    if args.top_k < 1 or args.batch_size < 1:
-        raise ConfigError("--top-k and --batch-size must be >= 1")
     check_video_path(args.video)  # before loading (and perhaps downloading) a model
     device = args.device or default_device()
     err = Console(stderr=True)

@@ -11,6 +11,7 @@ comes out, or the decoder rejects a packet on the way, the index is rebuilt by d
 
 from __future__ import annotations
 
+import math
 import shlex
 from collections.abc import Iterator, Sequence
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from ..errors import LimitError, VideoDecodeError
-from ..limits import check_limit, limit
+from ..limits import limit
 from .video_index import (
     INDEX_CACHE,
     DecodeErrors,
@@ -93,7 +94,14 @@ class PyAVReader(VideoReader):
     def _check_size(self, width: int, height: int) -> None:
         """Refuse frames over the ``image_pixels`` limit before decoding one (the header's size at open; each
         frame's own before its RGB copy, as the size can change mid-stream)."""
-        check_limit("image_pixels", width * height, what=f"{self.path}: its {width}x{height} frames")
+        bound = limit("image_pixels")
+        if width * height > bound:
+            fits = int(math.sqrt(bound * height / width)) // 2 * 2  # a height whose scaled frame is within it
+            raise LimitError(
+                f"{self.path}: its {width}x{height} frames have {width * height:,} pixels, over the limit of "
+                f"{bound:,}; scale it down first, e.g. ffmpeg -i {shlex.quote(self.path)} -vf scale=-2:{fits} "
+                "smaller.mp4, or set NLZOO_MAX_IMAGE_PIXELS to raise the limit"
+            )
 
     def _build_index(self) -> FrameIndex:
         index = None if self._exact else scan_packets(self._container, self._stream)

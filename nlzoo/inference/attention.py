@@ -35,6 +35,25 @@ class ExplainOutput:
     queries: list[tuple[int, ...]]
 
 
+def check_drawing_options(
+    *, queries: list[tuple[int, ...]] | None, num_queries: int, top_k: int, panel_height: int
+) -> None:
+    """Refuse drawing options out of range or over their limits (one line naming the option).
+
+    Raises:
+        ConfigError: below the minimum. LimitError: over the limit.
+    """
+    from ..limits import check_limit
+
+    minimums = (("--num-queries", num_queries, 1), ("--top-k", top_k, 1), ("--panel-height", panel_height, 8))
+    for flag, value, least in minimums:
+        if value < least:
+            raise ConfigError(f"{flag} must be >= {least}; got {value}")
+    check_limit("queries", len(queries) if queries else num_queries, what="the number of queries")
+    check_limit("top_k", top_k, what="--top-k (arrows per query)")
+    check_limit("panel_height", panel_height, what="--panel-height")
+
+
 def write_attention_maps(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -64,18 +83,15 @@ def write_attention_maps(
         The written files and the drawn queries.
     """
     from ..explain import save_gif
-    from ..limits import check_limit
+    from ..files import make_out_dir
     from .inputs import is_image, read_image, read_photo, read_video_views
     from .pose import person_crops, whole_image_box
 
-    if num_queries < 1 or top_k < 1 or panel_height < 8:
-        raise ConfigError("--num-queries and --top-k must be >= 1 and --panel-height >= 8")
-    check_limit("queries", len(queries) if queries else num_queries, what="the number of queries")
-    check_limit("top_k", top_k, what="--top-k (arrows per query)")
-    check_limit("panel_height", panel_height, what="--panel-height")
+    check_drawing_options(queries=queries, num_queries=num_queries, top_k=top_k, panel_height=panel_height)
     config = model.nlzoo_config.data_config
     video_model = config.num_frames is not None
-    if is_image(path) == video_model:
+    still = is_image(path) and Path(path).suffix.lower() != ".gif"  # an animated GIF is a video too
+    if (video_model and still) or (not video_model and not is_image(path)):
         kind = "a video model: give a video file" if video_model else "an image model: give an image file"
         raise ConfigError(f"{model.nlzoo_config.architecture} is {kind} (got {path})")
     if video_model:
@@ -96,8 +112,7 @@ def write_attention_maps(
         panel_height=panel_height,
         precision=precision,
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out_dir)
     stem = f"{Path(path).stem}.{pictures.block}"
     png = out / f"{stem}.png"
     pictures.figure.save(png)

@@ -25,8 +25,8 @@ from ..errors import ConfigError, WeightsError
 from ..limits import check_limit
 from ..models.inference import prepare_for_inference
 from ..tasks.export import model_from_checkpoint
-from ..zoo import DataConfig, get_entry, load
-from ..zoo.factory import HUB_PREFIX, TIMM_PREFIX, is_path
+from ..zoo import DataConfig, load
+from ..zoo.factory import HUB_PREFIX, TIMM_PREFIX, is_path, registry_entry
 from ..zoo.registry import split_tag
 
 
@@ -66,7 +66,7 @@ def check_trained(name: str) -> None:
         WeightsError: no tag, or a tag whose weights lack more than non-local blocks.
     """
     arch, tag_name = split_tag(name)
-    entry = get_entry(arch)
+    entry = registry_entry(arch, name)  # a same-named folder here gets a hint
     tag = entry.tag(tag_name) if tag_name else (entry.tag(entry.default_tag) if entry.default_tag else None)
     if tag is None:
         raise WeightsError(

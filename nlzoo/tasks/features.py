@@ -230,12 +230,4 @@ def write_index(out_dir: Path, videos: Sequence[tuple[str, str]]) -> Path:
     return index
 
 
-def check_out_dir(out_dir: Path) -> None:
-    """Raise if the output folder is a file."""
-    from ..errors import InputNotFoundError
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputNotFoundError(f"--out {out_dir} is a file; give a folder for the features (it is created)")
-
-
-__all__ = ["FeatureExtractionTask", "FeatureFileWriter", "check_out_dir", "is_done", "write_index"]
+__all__ = ["FeatureExtractionTask", "FeatureFileWriter", "is_done", "write_index"]

@@ -111,7 +111,7 @@ def load(
         _weights_only(name, pretrained)
         return load_folder(_folder_path(name), num_classes=num_classes, **model_args)
     arch, tag_name = split_tag(name)
-    entry = _registry_entry(arch, name)
+    entry = registry_entry(arch, name)
     tag_name, with_weights = _pick_tag(name, tag_name, pretrained, entry.default_tag)
     tag = entry.tag(tag_name) if tag_name is not None else None
     return _from_registry(entry, tag, with_weights, num_classes, model_args, cache, local_files_only)
@@ -138,7 +138,7 @@ def resolve_data_config(name: str, *, pretrained: bool | str = True) -> DataConf
     if name.startswith(LOCAL_PREFIX) or is_path(name):
         return read_config(_folder_path(name)).data_config
     arch, tag_name = split_tag(name)
-    entry = _registry_entry(arch, name)
+    entry = registry_entry(arch, name)
     if tag_name is not None or (entry.tags and pretrained is not False):
         tag_name, _ = _pick_tag(name, tag_name, pretrained, entry.default_tag)
         return entry.data_config.replace(**entry.tag(tag_name).data_config)
@@ -174,7 +174,7 @@ def _folder_path(name: str) -> Path:
     return path
 
 
-def _registry_entry(arch: str, name: str) -> ModelEntry:
+def registry_entry(arch: str, name: str) -> ModelEntry:
     """The registry entry for a bare name; a same-named folder is ignored, with a hint how to load it instead."""
     folder_exists = Path(name).is_dir()
     try:

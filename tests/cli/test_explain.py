@@ -58,6 +58,52 @@ def test_errors_are_one_line(setup, tmp_path, extra, message, capsys) -> None:
     assert err.startswith("nlzoo explain: error:") and message in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("make", "extra", "message"),
+    [
+        (lambda d: d.mkdir() or d, [], "is a directory; give one video or image file"),
+        (lambda d: d, [], "no such file; check the path"),
+        (None, ["--top-k", "0"], "argument --top-k: must be a whole number >= 1; got '0'"),
+        (None, ["--num-queries", "x"], "argument --num-queries: must be a whole number >= 1"),
+        (None, ["--panel-height", "4"], "--panel-height must be >= 8; got 4"),
+        (None, ["--out", "{video}/sub"], "cannot create this folder (Not a directory)"),
+        (None, ["--out", "{video}"], "is a file; give a folder"),
+    ],
+)
+def test_what_the_user_typed_is_checked_before_the_model_loads(
+    setup, tmp_path, make, extra, message, capsys, monkeypatch
+) -> None:
+    folder, video = setup
+    import nlzoo.inference.inputs as inputs
+
+    monkeypatch.setattr(inputs, "load", lambda name: pytest.fail("the model was loaded"))
+    source = make(tmp_path / "input.mp4") if make else video
+    extra = [arg.replace("{video}", str(video)) for arg in extra]
+    try:
+        code = main(["explain", str(source), "--model", str(folder), "--out", str(tmp_path / "o"), *extra])
+    except SystemExit as exit:  # argparse's own refusals
+        code = exit.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1] and "Traceback" not in err  # argparse prints its usage first
+
+
+def test_an_animated_gif_is_a_video_for_a_video_model(setup, tmp_path) -> None:
+    folder, _ = setup
+    import av
+    import numpy as np
+
+    frames = [np.full((40, 48, 3), 30 * k, np.uint8) for k in range(6)]
+    Image.fromarray(frames[0]).save(
+        tmp_path / "moving.gif", save_all=True, append_images=[Image.fromarray(f) for f in frames[1:]], duration=100
+    )
+    with av.open(str(tmp_path / "moving.gif")) as container:
+        assert container.streams.video[0].frames in (0, 6)  # FFmpeg reads it as a video
+    argv = ["explain", str(tmp_path / "moving.gif"), "--model", str(folder), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--device", "cpu"]) == 0
+    assert (tmp_path / "o" / "moving.layer2.1_nonlocal.gif").is_file()
+
+
 def test_an_image_for_a_video_model_is_refused(setup, tmp_path, capsys) -> None:
     folder, _ = setup
     Image.new("RGB", (40, 40)).save(tmp_path / "frame.png")

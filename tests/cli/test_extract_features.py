@@ -59,9 +59,13 @@ def _hand_loop(model: torch.nn.Module, video: Path, starts: list[int], crops: in
     return np.stack(rows)
 
 
-def test_features_equal_a_hand_loop_and_bad_files_are_listed(setup: dict[str, Path], tmp_path: Path) -> None:
+def test_features_equal_a_hand_loop_and_bad_files_are_listed(
+    setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "out"
     assert _extract(setup, out, "--stride", "2", "--batch-size", "1") == 0
+    warning = capsys.readouterr().err.strip().splitlines()[-1]
+    assert warning.startswith("warning: 1 of 4 videos could not be read (first: ") and "broken.mp4: " in warning
     model = nlzoo.load(str(setup["model"])).eval()
     video = setup["data"] / "videos" / "train" / "00000.mp4"
     got = np.load(out / "videos" / "train" / "00000.mp4.npy")
@@ -107,13 +111,35 @@ def test_short_videos_are_padded_or_skipped(setup: dict[str, Path], tmp_path: Pa
 
 
 def test_videos_over_a_limit_are_listed_as_errors(
-    setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    setup: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("NLZOO_MAX_VIDEO_FRAMES", "10")  # the videos have 16 frames
-    assert _extract(setup, tmp_path / "out") == 0
+    assert _extract(setup, tmp_path / "out") == 2  # not one video gave features
+    assert "no features written: none of the 4 videos could be read" in capsys.readouterr().err
     rows = [r for r in _index(tmp_path / "out") if not r["video"].endswith("broken.mp4")]
     assert len(rows) == 3 and all(r["status"] == "error" for r in rows)
     assert all(r["reason"].startswith("more than 10 frames, over the limit; ") for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--accelerator", "xyz"], "--accelerator xyz --devices 1 --num_nodes 1: "),
+        (["--devices", "0"], "--accelerator auto --devices 0 --num_nodes 1: "),
+        (["--out", "{file}/sub"], "cannot create this folder (Not a directory)"),
+    ],
+)
+def test_settings_are_checked_before_the_model_loads(
+    setup: dict[str, Path], tmp_path: Path, extra: list[str], message: str, capsys, monkeypatch
+) -> None:
+    import nlzoo.inference.inputs as inputs
+
+    monkeypatch.setattr(inputs, "load", lambda name: pytest.fail("the model was loaded"))
+    (tmp_path / "file").write_text("x")
+    extra = [arg.replace("{file}", str(tmp_path / "file")) for arg in extra]
+    assert _extract(setup, tmp_path / "out", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 def test_bad_input_is_one_line(setup: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -127,8 +127,10 @@ def test_drawing_options_with_a_classifier_are_refused_and_leaving_them_out_work
     assert not (tmp_path / "x.png").exists()
     assert main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "1000000"]) == 0
     assert len(_rows(capsys.readouterr().out)) == 1000  # every class, no more
-    assert main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "0"]) == 2
-    assert "--top-k must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # at parse time, before the model loads
+        main(["predict-image", str(image), "--model", str(classifier_dir), "--top-k", "0"])
+    assert refused.value.code == 2
+    assert "argument --top-k: must be a whole number >= 1; got '0'" in capsys.readouterr().err
 
 
 def test_predict_video_sends_an_image_classifier_here(

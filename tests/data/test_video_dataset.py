@@ -116,7 +116,7 @@ def test_videos_over_a_size_limit_are_skipped_like_unreadable_ones(
     monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", str(48 * 64))  # the good videos' frames, not the wide one's
     items = [VideoItem(str(wide), (0,)), VideoItem(str(videos["other"]), (1,))]
     views = MultiViewVideoDataset(items, config=CONFIG, num_clips=2, num_crops=1, num_classes=2)
-    with pytest.warns(SkippedVideoWarning, match=rf"skipping video {wide}: its 96x48 frames"):
+    with pytest.warns(SkippedVideoWarning, match=rf"skipping video {wide}: its 96x48 frames have"):
         batch = collate_views([views[0], views[1]])
     assert set(batch["index"].tolist()) == {1} and batch["skipped"].item() == 1
     assert batch["skipped_videos"][0].startswith(f"{wide}: ")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shlex
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -125,10 +128,14 @@ def test_frames_over_the_pixel_limit_are_refused_before_decoding_and_raising_the
 ) -> None:
     video = write_numbered_video(tmp_path / "big.mp4", 10)  # 64x48 = 3,072 pixels
     monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "3071")
-    message = rf"{video}: its 64x48 frames is 3,072, over the limit of 3,071.*NLZOO_MAX_IMAGE_PIXELS"
-    with pytest.raises(LimitError, match=message):
+    message = rf"{video}: its 64x48 frames have 3,072 pixels, over the limit of 3,071.*NLZOO_MAX_IMAGE_PIXELS"
+    with pytest.raises(LimitError, match=message) as refused:
         open_video(video)
-    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "3072")  # the advice
+    if shutil.which("ffmpeg") is not None:  # the first advice: scale it down (make test installs ffmpeg)
+        program, *arguments = shlex.split(str(refused.value).split("e.g. ", 1)[1].split(", or set")[0])
+        subprocess.run([program, "-v", "error", *arguments], cwd=tmp_path, check=True)
+        assert read_frames(tmp_path / "smaller.mp4", lambda n: [0])[0].shape == (1, 46, 62, 3)
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "3072")  # the second: raise the limit
     assert read_frames(video, lambda n: [0, n - 1])[0].shape == (2, 48, 64, 3)
 
 
@@ -139,7 +146,7 @@ def test_a_frame_larger_than_the_header_said_is_refused_before_its_rgb_copy(
     video.write_bytes(_segment(tmp_path / "a.ts", (48, 32)) + _segment(tmp_path / "b.ts", (96, 64)))
     monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", str(48 * 32))
     assert read_frames(video, lambda n: [0, 1])[0].shape == (2, 32, 48, 3)
-    with pytest.raises(LimitError, match=r"grows.ts: its 96x64 frames is 6,144, over the limit of 1,536"):
+    with pytest.raises(LimitError, match=r"grows.ts: its 96x64 frames have 6,144 pixels, over the limit of 1,536"):
         read_frames(video, lambda n: [n - 1])
 
 

@@ -42,3 +42,16 @@ def test_an_image_is_prepared_exactly_as_timms_evaluation_prepares_it(
     )
     expected = timm_eval(Image.open(tmp_path / "photo.png").convert("RGB")).unsqueeze(0)
     assert torch.equal(read_image(tmp_path / "photo.png", config), expected)
+
+
+def test_a_bare_name_that_is_a_folder_here_gets_the_hint_to_load_the_folder(tmp_path, monkeypatch) -> None:
+    """`--model mymodel` after save_pretrained(model, "mymodel"): bare names are registry names."""
+    import pytest
+
+    from nlzoo.errors import UnknownNameError
+    from nlzoo.inference.inputs import load_for_inference
+
+    (tmp_path / "mymodel").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownNameError, match=r"A folder 'mymodel' exists here.*'\./mymodel'"):
+        load_for_inference("mymodel")
