@@ -130,11 +130,19 @@ def _report_failures(out: Path, videos: Sequence[VideoEntry]) -> None:
 
 def _trainer(args: argparse.Namespace):  # -> pl.Trainer (Lightning is imported only when the command runs)
     """The Lightning Trainer for ``--accelerator/--devices/--num_nodes``; Lightning's refusal becomes one line."""
+    import logging
+    import warnings
+
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
     from ..errors import ConfigError
 
+    # Lightning's start-up notes (accelerators found, a logger tip) and two warnings that do not concern a
+    # prediction loop over whole videos would bury the one-line reports of this command.
+    logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices fetched from your dataloader")
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
     try:
         return pl.Trainer(
             accelerator=args.accelerator,

@@ -107,7 +107,10 @@ def find_videos(source: str | os.PathLike[str]) -> list[VideoEntry]:
     if not src.exists():
         raise InputNotFoundError(f"{src} does not exist (give a video, a folder of videos or a list file)")
     if src.is_dir():
-        paths = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+        # A broken link is kept, so that index.csv lists it instead of it vanishing from the run.
+        paths = sorted(
+            p for p in src.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in VIDEO_EXTENSIONS
+        )
         if not paths:
             raise ConfigError(f"{src} holds no video ({', '.join(VIDEO_EXTENSIONS)}), searched recursively")
         return [VideoEntry(str(p), p.relative_to(src).as_posix()) for p in paths]
@@ -215,7 +218,7 @@ class FeatureWindows(IterableDataset):
                     }
         except VideoDecodeError as err:
             yield self._error(base, err.reason)
-        except LimitError as err:  # too many frames, or frames too large: this video only
+        except (LimitError, InputNotFoundError) as err:  # over a limit, or gone: this video only
             yield self._error(base, str(err).removeprefix(f"{video.path}: "))
 
     def _read(self, reader: Any, starts: list[int], total: int) -> dict[str, torch.Tensor]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from ..errors import VideoDecodeError
+from ..errors import ConfigError, VideoDecodeError
 from . import video_pyav, video_torchcodec  # noqa: F401  (register the backends)
 from .video_reader import IndexCorrected, VideoReader, backend_opener, check_video_path, list_backends, register_backend
 
@@ -64,9 +64,14 @@ def read_frames(
         InputNotFoundError: nothing at ``path``, or a directory.
         VideoDecodeError: not a video, or the frames cannot be produced.
         LimitError: more frames than ``NLZOO_MAX_VIDEO_FRAMES``, or frames larger than ``NLZOO_MAX_IMAGE_PIXELS``.
+        ConfigError: ``pick`` chose no frame, or ``short_side`` < 1.
     """
+    if short_side is not None and short_side < 1:
+        raise ConfigError(f"short_side must be >= 1 (pixels); got {short_side}")
     with open_video(path, backend=backend, threads=threads) as reader:
         indices = list(pick(reader.num_frames))
+        if not indices:
+            raise ConfigError(f"no frames to read from {path}: the frame picker chose none of {reader.num_frames}")
         try:
             return reader.get_frames(indices, short_side=short_side), indices
         except IndexCorrected:

@@ -16,7 +16,10 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputNotFoundError
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg")
+VIDEO_EXTENSIONS = (
+    *(".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg"),
+    *(".ts", ".m2ts", ".mts", ".3gp", ".flv", ".wmv", ".ogv"),  # broadcast, camcorder, phone and web formats
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ as validation did.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,12 @@ import torch
 from PIL import Image
 from torch import nn
 
+from ..data.clip_sampling import clip_span
 from ..data.image_dataset import IMAGE_EXTENSIONS
 from ..data.image_dataset import read_image as read_rgb_image
 from ..data.image_transforms import eval_image_transform
 from ..data.video_dataset import check_clip_config, read_views
+from ..data.video_io import open_video
 from ..data.video_transforms import EvalViewTransform
 from ..errors import ConfigError, WeightsError
 from ..limits import check_limit
@@ -126,8 +129,27 @@ def read_video_views(
     decoded = num_clips * config.num_frames  # type: ignore[operator]
     check_limit("decoded_frames", decoded, what=f"{num_clips} clips of {config.num_frames} frames")
     transform = EvalViewTransform(config, num_crops=num_crops)
+    _warn_if_short(path, config, backend)
     frames = read_views(os.fspath(path), config, num_clips=num_clips, backend=backend, threads=0)  # all cores
     return torch.cat([transform(clip) for clip in frames.split(config.num_frames)])  # type: ignore[arg-type]
+
+
+class ShortVideoWarning(UserWarning):
+    """A video has fewer frames than one clip spans: its frames are repeated to fill the clips."""
+
+
+def _warn_if_short(path: str | os.PathLike[str], config: DataConfig, backend: str) -> None:
+    span = clip_span(config.num_frames, config.sampling_rate)  # type: ignore[arg-type]
+    with open_video(path, backend=backend) as reader:  # the frame index stays cached for the read that follows
+        frames = reader.num_frames
+    if frames < span:
+        warnings.warn(
+            f"{path} has {frames} frame{'s' * (frames != 1)}, fewer than the {span} one clip spans "
+            f"({config.num_frames} frames at a sampling rate of {config.sampling_rate}): frames are repeated to "
+            "fill the clips, so the prediction sees little motion or none",
+            ShortVideoWarning,
+            stacklevel=3,
+        )
 
 
 def read_image(path: str | os.PathLike[str], config: DataConfig) -> torch.Tensor:

@@ -32,7 +32,7 @@ HUB_PREFIX = "hf-hub:"
 LOCAL_PREFIX = "local-dir:"
 TIMM_PREFIX = "timm:"
 NONLOCAL_KEYS = "*_nonlocal.*"
-RANDOM_HINT = "pretrained=False (or nlzoo.create_model(name)) builds a randomly initialised network instead"
+RANDOM_HINT = "in Python, pretrained=False (or nlzoo.create_model(name)) builds a randomly initialised network instead"
 
 
 def load(

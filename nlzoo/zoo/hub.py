@@ -33,7 +33,8 @@ DEFAULT_TIMEOUT = 10.0
 OFFLINE_HINT = (
     "To work offline, load once with network access to fill the cache (HF_HOME or cache_dir=...) and then set "
     "HF_HUB_OFFLINE=1; behind a firewall, set HF_ENDPOINT to a mirror before starting Python; or download the "
-    "folder elsewhere and load it with nlzoo.load('path/to/folder')."
+    "folder elsewhere and load it by its path (nlzoo.load('path/to/folder'); on the command line --model "
+    "path/to/folder)."
 )
 
 

@@ -121,6 +121,26 @@ def test_videos_over_a_limit_are_listed_as_errors(
     assert all(r["reason"].startswith("more than 10 frames, over the limit; ") for r in rows)
 
 
+def test_missing_listed_files_and_broken_links_are_listed_not_fatal(setup: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(setup["data"] / "videos" / "train" / "00000.mp4", folder / "camcorder.ts")
+    (folder / "gone.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    args = ["extract-features", str(folder), "--model", str(setup["model"]), "--out", str(tmp_path / "out")]
+    assert main([*args, "--precision", "fp32", "--num-workers", "0"]) == 0
+    rows = {Path(r["video"]).name: r for r in _index(tmp_path / "out")}
+    assert rows["camcorder.ts"]["status"] == "ok"
+    assert rows["gone.mp4"]["status"] == "error" and "no such video file" in rows["gone.mp4"]["reason"]
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{folder / 'camcorder.ts'}\n{tmp_path / 'typo.mp4'}\n")
+    args = ["extract-features", str(listed), "--model", str(setup["model"]), "--out", str(tmp_path / "listed")]
+    assert main([*args, "--precision", "fp32", "--num-workers", "0"]) == 0
+    rows = {Path(r["video"]).name: r for r in _index(tmp_path / "listed")}
+    assert rows["camcorder.ts"]["status"] == "ok" and rows["typo.mp4"]["status"] == "error"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

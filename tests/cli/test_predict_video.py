@@ -40,6 +40,20 @@ def test_scores_are_the_mean_softmax_over_the_requested_views(setup, capsys: pyt
     assert [r[2] for r in rows] == pytest.approx(sorted(expected.tolist(), reverse=True), abs=1e-4)
 
 
+@pytest.mark.parametrize(("frames", "warned"), [(1, True), (12, True), (13, False)])  # one clip spans 13 frames
+def test_a_video_shorter_than_one_clip_is_said_to_be(
+    setup, tmp_path: Path, frames: int, warned: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.data.video_files import write_numbered_video
+
+    _, folder, _ = setup
+    video = write_numbered_video(tmp_path / "short.mp4", frames)
+    assert main(["predict-video", str(video), "--model", str(folder), "--views", "1x1", "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    expected = f"nlzoo predict-video: warning: {video} has {frames} frame{'s' * (frames > 1)}, fewer than the 13"
+    assert (expected in err) == warned, err
+
+
 def test_default_views_come_from_the_model_and_top_k_limits_rows(setup, capsys: pytest.CaptureFixture[str]) -> None:
     _, folder, video = setup
     assert main(["predict-video", str(video), "--model", str(folder), "--top-k", "1", "--device", "cpu"]) == 0

@@ -171,3 +171,12 @@ def test_a_strip_too_narrow_to_resize_is_refused_naming_the_file(
     with pytest.raises(LimitError, match=rf"{video}: a 64x2 picture resized to 8192x256 \(crop a strip this narrow"):
         read_frames(video, lambda n: [0], short_side=256)
     assert read_frames(video, lambda n: [0], short_side=16)[0].shape == (1, 16, 512, 3)
+
+
+def test_reading_no_frames_or_to_no_size_is_a_config_error(mp4: Path) -> None:
+    from nlzoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the frame picker chose none of 120"):
+        read_frames(mp4, lambda n: [])
+    with pytest.raises(ConfigError, match="short_side must be >= 1"):
+        read_frames(mp4, lambda n: [0], short_side=0)
