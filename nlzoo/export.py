@@ -151,6 +151,12 @@ def export_onnx(
     except Exception as err:  # the exporter wraps everything in its own report; keep the reason
         raise ExportError(f"{config_name(model)} cannot be converted to ONNX: {_reason(err)}") from err
     proto = _rank1_matmuls_as_matrix(onnx_program.model_proto)
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:  # the exporter keeps its own opset when converting down fails, and says so only in a log
+        raise ExportError(
+            f"{config_name(model)} cannot be written at ONNX opset {opset}: converting to it failed and the "
+            f"exporter kept opset {written}; export at opset {written} (--opset {written})"
+        )
     path = Path(path)
     _atomic_write(path, lambda tmp: onnx.save(proto, tmp))
     try:

@@ -16,6 +16,8 @@ fails if the largest difference from PyTorch exceeds 1e-4 of the output's scale.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .argtypes import positive_int
+
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("model", metavar="NAME_OR_DIR", help="model folder, hf-hub:org/repo, arch.tag or arch")
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, help="clip length T (video models; default the data config's)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="input size (default the crop size)")
     parser.add_argument("--dynamic-batch", action="store_true", help="a symbolic batch dimension")
-    parser.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    parser.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default 18)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -37,6 +37,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         WeightsError: the file is empty, truncated or not a checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputNotFoundError(
+            f"checkpoint {path} is a folder; give the .ckpt file that `nlzoo fit` wrote (a model folder is "
+            "already exported: pass it as --model)"
+        )
     if not path.is_file():
         raise InputNotFoundError(f"checkpoint {path} does not exist")
     if path.stat().st_size == 0:
@@ -56,6 +61,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (EOFError, RuntimeError, zipfile.BadZipFile) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise WeightsError(f"{path} is not a readable checkpoint (truncated or corrupt: {reason})") from None
+    except Exception:  # the legacy unpickler fails on non-pickle bytes with whatever error their opcodes cause
+        raise WeightsError(
+            f"{path} is not a PyTorch checkpoint (or is corrupt): it does not unpickle as data"
+        ) from None
     if not isinstance(checkpoint, dict):
         raise WeightsError(f"{path} holds a {type(checkpoint).__name__}, not a Lightning checkpoint (a dict)")
     return checkpoint

@@ -134,3 +134,19 @@ def test_searchsorted_translation_counts_exactly(tmp_path: Path) -> None:
     names = [i.name for i in session.get_inputs()]
     got = session.run(None, dict(zip(names, (keys.numpy(), values.numpy()), strict=True)))[0]
     np.testing.assert_array_equal(got, Search()(keys, values).numpy())
+
+
+def test_the_reported_opset_is_the_files_and_an_unreachable_one_is_refused(tmp_path: Path) -> None:
+    """torch.onnx keeps opset 18 when converting down fails (it only logs that): the file must never claim
+    another opset than it holds."""
+    import onnx
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    report = export_onnx(model, tmp_path / "x17.onnx", input_shape=(3, 8, 8), opset=17)  # converts down
+    assert report.opset == 17 == onnx.load(tmp_path / "x17.onnx").opset_import[0].version
+    with pytest.raises(ExportError, match=r"cannot be written at ONNX opset 3: .*export at opset 18") as err:
+        export_onnx(model, tmp_path / "x3.onnx", input_shape=(3, 8, 8), opset=3)
+    assert not (tmp_path / "x3.onnx").exists()
+    advised = int(str(err.value).rsplit("--opset ", 1)[1].rstrip(")"))
+    report = export_onnx(model, tmp_path / "x3.onnx", input_shape=(3, 8, 8), opset=advised)
+    assert report.opset == advised == onnx.load(tmp_path / "x3.onnx").opset_import[0].version

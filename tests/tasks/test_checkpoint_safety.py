@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nlzoo.cli import main
 from nlzoo.errors import UnsafeCheckpointError, WeightsError
@@ -80,3 +82,19 @@ def test_empty_and_truncated_checkpoints_are_one_line(tmp_path: Path, capsys: py
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and str(tmp_path / name) in err[0]
     assert not (tmp_path / "out").exists()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.one_of(st.binary(min_size=1, max_size=300), st.text(min_size=1, max_size=300).map(str.encode)))
+def test_any_bytes_as_a_checkpoint_are_one_nlzoo_error(tmp_path: Path, data: bytes) -> None:
+    """Text or random bytes saved as .ckpt: the legacy unpickler fails with KeyError, ValueError, ... on them."""
+    (tmp_path / "any.ckpt").write_bytes(data)
+    with pytest.raises(WeightsError):
+        model_from_checkpoint(tmp_path / "any.ckpt")
+
+
+def test_a_folder_given_as_checkpoint_says_so(tmp_path: Path) -> None:
+    from nlzoo.errors import InputNotFoundError
+
+    with pytest.raises(InputNotFoundError, match="is a folder; give the .ckpt file"):
+        model_from_checkpoint(tmp_path)
