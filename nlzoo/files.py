@@ -8,25 +8,47 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import ConfigError
+
 
 def make_out_dir(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
-    """Create the output folder ``path`` (and its parents) before any work is done, so that a path that cannot
-    be a folder fails in one line instead of after minutes of computing.
+    """Create the output folder ``path`` (and its parents) and make sure files can be written in it, before any
+    work is done: a path that cannot be a folder fails in one line instead of after minutes of computing.
 
     Raises:
-        ConfigError: ``path`` is a file, lies under a file, or cannot be created (the reason is given).
+        ConfigError: ``path`` is a file, lies under a file, or cannot be created or written (the reason is given).
     """
-    from .errors import ConfigError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag} {path} is a file; give a folder (it is created)")
+    _writable_folder(path, f"{flag} {path}: cannot create or write this folder")
+    return path
+
+
+def check_out_file(path: str | os.PathLike[str], *, flag: str = "--out") -> Path:
+    """Make sure ``path`` can be written as a file before any work: not a folder, in a folder that exists or
+    can be created (it is created) and written.
+
+    Raises:
+        ConfigError: ``path`` is a folder, or its folder cannot be created or written.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name")
+    _writable_folder(path.parent, f"{flag} {path}: cannot write in {path.parent}")
+    return path
+
+
+def _writable_folder(folder: Path, problem: str) -> None:
+    blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"{problem} ({blocker} is a file); give a path in a folder you can write")
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        _create_sibling(folder / "probe").unlink()  # what the atomic writes will do there
     except OSError as err:
         reason = err.strerror or type(err).__name__
-        raise ConfigError(f"{flag} {path}: cannot create this folder ({reason}); give a folder you can write") from None
-    return path
+        raise ConfigError(f"{problem} ({reason}); give a path in a folder you can write") from None
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:

@@ -47,3 +47,26 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
         atomic_write(path, write)
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
     assert seen[0].startswith(".model.onnx.") and seen[0].endswith(".tmp.onnx")  # writers that check the suffix
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path: Path) -> None:
+    import sys
+
+    from nlzoo.errors import ConfigError
+    from nlzoo.files import check_out_file, make_out_dir
+
+    (tmp_path / "file").write_text("x")
+    assert make_out_dir(tmp_path / "a" / "b").is_dir()  # parents created
+    assert check_out_file(tmp_path / "c" / "x.png") == tmp_path / "c" / "x.png" and (tmp_path / "c").is_dir()
+    assert sorted(p.name for p in (tmp_path / "c").iterdir()) == []  # the probe is gone
+    with pytest.raises(ConfigError, match=r"--out .*file is a file; give a folder"):
+        make_out_dir(tmp_path / "file")
+    with pytest.raises(ConfigError, match=r"cannot create or write this folder \(.*file is a file\)"):
+        make_out_dir(tmp_path / "file" / "sub")
+    with pytest.raises(ConfigError, match=r"OUT .* is a folder; give a file name"):
+        check_out_file(tmp_path / "a", flag="OUT")
+    with pytest.raises(ConfigError, match=r"cannot write in .*file \(.*file is a file\)"):
+        check_out_file(tmp_path / "file" / "x.png")
+    if sys.platform.startswith("linux"):  # a folder nobody may create files in, root included
+        with pytest.raises(ConfigError, match=r"cannot write in /proc"):
+            check_out_file("/proc/x.onnx")

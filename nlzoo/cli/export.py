@@ -13,9 +13,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ..files import make_out_dir
     from ..tasks.export import model_from_checkpoint
     from ..zoo import save_pretrained
 
+    make_out_dir(Path(args.out_dir).resolve().parent, flag="OUT_DIR's folder")  # before reading anything
     model = model_from_checkpoint(args.checkpoint)
     out = save_pretrained(model, args.out_dir)
     cfg = model.nlzoo_config

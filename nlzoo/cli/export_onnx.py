@@ -32,8 +32,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..export import OPSET, export_input_shape, export_onnx, export_program
+    from ..files import check_out_file
     from ..inference.inputs import load_for_inference
+    from ..limits import check_limit
 
+    check_out_file(args.out, flag="OUT")  # before the model loads and the export runs
+    if args.size:
+        check_limit("image_pixels", args.size[0] * args.size[1], what=f"--size {args.size[0]} {args.size[1]}")
     model = load_for_inference(args.model)
     shape = export_input_shape(model, frames=args.frames, size=args.size)
     if Path(args.out).suffix == ".pt2":

@@ -70,16 +70,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputNotFoundError
+    from ..files import check_out_file
     from ..inference.inputs import default_device, read_photo
     from ..inference.pose import check_boxes, draw_skeleton, predict_keypoints, whole_image_box
     from ..models.skeleton import default_skeleton
 
     source = Path(args.image)
+    if source.is_dir():
+        raise InputNotFoundError(f"image {source} is a directory; give one image file")
     if not source.is_file():
         raise InputNotFoundError(f"image {source} does not exist")
-    if args.box:
-        check_boxes(args.box)  # before loading (and perhaps downloading) a model
+    if args.out:
+        check_out_file(args.out)  # before the work whose result it is to hold
     image = read_photo(source)  # RGB and upright whatever the file's mode; its size is checked before decoding
+    if args.box:
+        check_boxes(args.box, image.size)  # before loading (and perhaps downloading) a model
     args.device = args.device or default_device()
     model, data_config = _load_model(args.model, device=args.device)
     if model.nlzoo_config.task == "image-classification":

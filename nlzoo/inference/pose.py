@@ -19,11 +19,13 @@ from ..zoo.config import DataConfig
 _LEFT, _RIGHT, _CENTRE = (255, 140, 0), (0, 160, 255), (80, 220, 80)
 
 
-def check_boxes(boxes: list[list[float]]) -> None:
-    """Every box is finite with a positive width and height (a degenerate box has no person to crop).
+def check_boxes(boxes: list[list[float]], image_size: tuple[int, int] | None = None) -> None:
+    """Every box is finite with a positive width and height (a degenerate box has no person to crop), and, given
+    the image's (width, height), overlaps the image and is at most :data:`MAX_BOX_SCALE` times its size (a box
+    far off the image or astronomically large gives made-up or NaN keypoints).
 
     Raises:
-        ConfigError: a degenerate box; LimitError: more boxes than ``NLZOO_MAX_PERSONS``.
+        ConfigError: a degenerate box or one outside the image; LimitError: more boxes than ``NLZOO_MAX_PERSONS``.
     """
     check_limit("persons", len(boxes), what=f"{len(boxes)} person boxes")
     for x, y, w, h in boxes:
@@ -31,6 +33,17 @@ def check_boxes(boxes: list[list[float]]) -> None:
             raise ConfigError(
                 f"--box {x:g} {y:g} {w:g} {h:g} is not a person box: give X Y W H in pixels with W > 0 and H > 0"
             )
+        if image_size is None:
+            continue
+        width, height = image_size
+        if x >= width or y >= height or x + w <= 0 or y + h <= 0 or max(w / width, h / height) > MAX_BOX_SCALE:
+            raise ConfigError(
+                f"--box {x:g} {y:g} {w:g} {h:g} does not lie on the {width}x{height} image: give X Y W H in its "
+                f"pixels, overlapping it and at most {MAX_BOX_SCALE}x its size"
+            )
+
+
+MAX_BOX_SCALE = 4  # a person box may reach past the image (a cut-off person), not be many times larger
 
 
 def whole_image_box(image: Image.Image) -> list[list[float]]:
@@ -67,7 +80,7 @@ def predict_keypoints(
 
     The network runs at ``precision`` (see :mod:`nlzoo.precision`); heatmaps are decoded in float32.
     """
-    check_boxes(boxes)
+    check_boxes(boxes, image.size)
     crops, to_image = person_crops(image, boxes, data_config)
     images = crops.to(device)
 

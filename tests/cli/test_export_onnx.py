@@ -34,3 +34,26 @@ def test_export_onnx_command_bad_size_is_one_line(tmp_path: Path, capsys: pytest
     assert main(["export-onnx", str(tmp_path / "model"), str(tmp_path / "m.onnx"), "--size", "8", "8"]) == 2
     err = capsys.readouterr().err
     assert "too small" in err and not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("out", "extra", "message"),
+    [
+        ("{file}/a.onnx", [], "cannot write in"),
+        ("a.onnx", ["--size", "100000", "100000"], "--size 100000 100000 is 10,000,000,000, over the limit"),
+        ("a.onnx", ["--opset", "0"], "argument --opset: must be a whole number >= 1"),
+    ],
+)
+def test_the_output_and_sizes_are_checked_before_the_model_loads(
+    tmp_path, out: str, extra: list[str], message: str, capsys, monkeypatch
+) -> None:
+    import nlzoo.inference.inputs as inputs
+
+    monkeypatch.setattr(inputs, "load", lambda name: pytest.fail("the model was loaded"))
+    (tmp_path / "file").write_text("x")
+    target = str(tmp_path / out.replace("{file}", "file"))
+    try:
+        code = main(["export-onnx", "resnet18_nl", target, *extra])
+    except SystemExit as exit:  # argparse's refusals
+        code = exit.code
+    assert code == 2 and message in capsys.readouterr().err

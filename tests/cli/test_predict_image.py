@@ -191,3 +191,16 @@ def test_a_narrow_strip_is_one_line_not_gigabytes(classifier_dir: Path, tmp_path
     assert main(["predict-image", str(tmp_path / "strip.png"), "--model", str(classifier_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "a 400x20 picture resized to 1600x80 (crop a strip this narrow first)" in err
+
+
+def test_pose_boxes_off_the_image_are_refused_before_the_model_loads(image: Path, tmp_path: Path, capsys) -> None:
+    """A box far off the image gave made-up keypoints, and an astronomically large one NaN in the JSON lines."""
+    from PIL import Image as PILImage
+
+    width, height = PILImage.open(image).size
+    for box in (["1000", "1000", "20", "20"], ["10", "10", "1e300", "1e300"], ["-50", "0", "40", "10"]):
+        argv = ["predict-image", str(image), "--model", "does-not-matter", "--box", *box]
+        assert main([*argv, "--out", str(tmp_path / "p.png")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"does not lie on the {width}x{height} image" in err
+    assert not (tmp_path / "p.png").exists()
