@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ..errors import BrokenDatasetError, ConfigError, ImageDecodeError, LimitError
-from ..limits import check_limit
+from ..limits import check_limit, limit
 from .image_transforms import ImageTransform
 from .video_sources import VideoItem
 
@@ -55,8 +55,14 @@ def read_image(path: str, *, apply_exif_orientation: bool = False) -> Image.Imag
         LimitError: the header declares more pixels than ``NLZOO_MAX_IMAGE_PIXELS`` (checked before decoding,
             so a decompression bomb allocates nothing).
     """
+    bound = limit("image_pixels")  # a bad NLZOO_MAX_IMAGE_PIXELS is its own error, not this image's
+    if Image.MAX_IMAGE_PIXELS is not None and bound > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = bound  # Pillow's own bomb check must not undercut a limit the user raised
     try:
-        with Image.open(path) as image:  # reads the header only
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below says it in one line
+            image = Image.open(path)  # reads the header only
+        with image:
             check_limit("image_pixels", image.width * image.height, what=f"{path}: {image.width}x{image.height} pixels")
             rgb = as_rgb(image)  # decodes every pixel now, so truncation shows here
             method = _EXIF_TRANSPOSE.get(_exif_orientation(image, path)) if apply_exif_orientation else None

@@ -240,3 +240,25 @@ def test_an_error_from_a_dataloader_worker_is_its_own_message(capsys) -> None:
     assert "Original Traceback" in str(caught.value)
     assert report_user_error("fit", caught.value) == 2
     assert _one_error_line(capsys, "fit") == "nlzoo fit: error: clip.mp4: label 7 is out of range for 2 classes"
+
+
+@pytest.mark.parametrize("side", [12_000, 14_000])  # Pillow warns past 89 M pixels and refuses past 179 M
+def test_a_raised_pixel_limit_holds_past_pillows_own_and_nothing_leaks(side, tmp_path, monkeypatch) -> None:
+    import warnings
+
+    from nlzoo.data.image_dataset import read_image
+    from nlzoo.errors import ImageDecodeError
+
+    bomb = tmp_path / "big.png"
+    bomb.write_bytes(_png_header(side, side))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(LimitError, match=rf"{side}x{side} pixels is .* over the limit of 64,000,000"):
+            read_image(str(bomb))
+    assert not caught  # Pillow's DecompressionBombWarning printed a source line above the one-line error
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", str(side * side))  # the user's own, higher limit counts
+    with pytest.raises(ImageDecodeError, match="cannot load this image"):  # past every size check: no pixels
+        read_image(str(bomb))
+    monkeypatch.setenv("NLZOO_MAX_IMAGE_PIXELS", "abc")
+    with pytest.raises(ConfigError, match=r"^NLZOO_MAX_IMAGE_PIXELS='abc' must be a positive integer"):
+        read_image(str(bomb))
