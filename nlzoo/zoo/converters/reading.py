@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,10 +76,14 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, AttributeError) as err:
+        found = re.search(r"GLOBAL ([\w.]+)", str(err))  # torch names the global outside its allow-list
+        why = f"it holds {found.group(1)}, which runs code to load" if found else f"{type(err).__name__}"
+        keys = repr(WEIGHT_KEYS)
         raise UnsafeCheckpointError(
-            f"{path}: torch.load(weights_only=True) refused it: {err}\nnlzoo never unpickles arbitrary objects. "
-            "If you trust the file, load it yourself and keep only the weights, e.g. "
-            "torch.save({'state_dict': torch.load(path, weights_only=False)['state_dict']}, 'weights.pth')."
+            f"{path}: torch.load(weights_only=True) refused it ({why}); nlzoo never unpickles arbitrary objects. "
+            "If you trust the file, keep only its weights and convert that file: in Python, "
+            f"ckpt = torch.load({str(path)!r}, weights_only=False); "
+            f"torch.save({{k: ckpt[k] for k in {keys} if k in ckpt}}, 'weights.pth')"
         ) from None
 
 

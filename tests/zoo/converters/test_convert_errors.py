@@ -128,3 +128,26 @@ def test_output_must_be_a_folder_and_num_classes_comes_from_the_file(slowfast_fi
         convert_checkpoint("pyslowfast", "i3d_r18_nl", slowfast_file, tmp_path / "out", num_classes=3)
     with pytest.raises(TypeError, match="unexpected argument 'stem_pool_pading'.*Did you mean 'stem_pool_padding'"):
         convert_checkpoint("pyslowfast", "i3d_r18_nl", slowfast_file, tmp_path / "out", stem_pool_pading=0)
+
+
+def test_an_unsafe_checkpoint_is_one_line_whose_advice_converts(
+    tmp_path: Path, i3d_nl: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real PySlowFast .pyth may hold pickled objects (its cfg); the advice keeps the weights under their key."""
+    import argparse
+
+    from nlzoo.zoo.converters import UnsafeCheckpointError
+
+    unsafe = tmp_path / "unsafe.pyth"
+    torch.save({"model_state": export(i3d_nl, pyslowfast_name), "cfg": argparse.Namespace(arch="i3d")}, unsafe)
+    with pytest.raises(UnsafeCheckpointError) as refused:
+        convert_checkpoint("pyslowfast", "i3d_r18_nl", unsafe, tmp_path / "out")
+    message = str(refused.value)
+    assert "\n" not in message and "argparse.Namespace" in message
+    monkeypatch.chdir(tmp_path)
+    exec(message.split("in Python, ", 1)[1], {"torch": torch})  # following the advice, as a user would
+    weights = tmp_path / "weights.pth"  # the weights alone: the pairwise function is then given (tested above)
+    out = convert_checkpoint(
+        "pyslowfast", "i3d_r18_nl", weights, tmp_path / "out", nonlocal_args={"instantiation": "embedded_gaussian"}
+    )
+    assert torch.equal(nlzoo.load(str(out)).state_dict()["fc.weight"], i3d_nl.state_dict()["fc.weight"])
