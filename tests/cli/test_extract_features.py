@@ -146,7 +146,7 @@ def test_missing_listed_files_and_broken_links_are_listed_not_fatal(setup: dict[
     [
         (["--accelerator", "xyz"], "--accelerator xyz --devices 1 --num_nodes 1: "),
         (["--devices", "0"], "--accelerator auto --devices 0 --num_nodes 1: "),
-        (["--out", "{file}/sub"], "cannot create this folder (Not a directory)"),
+        (["--out", "{file}/sub"], "cannot create or write this folder ("),
     ],
 )
 def test_settings_are_checked_before_the_model_loads(
