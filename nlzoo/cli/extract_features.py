@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _report_failures(out: Path, videos: Sequence[VideoEntry]) -> None:
     """Say how many videos gave no features (index.csv has each reason); none at all is an error (exit 2)."""
-    import sys
+    import warnings
 
     from ..errors import DataError
     from ..tasks.features import read_record
@@ -121,11 +121,16 @@ def _report_failures(out: Path, videos: Sequence[VideoEntry]) -> None:
             f"{out / 'index.csv'} lists each with its reason"
         )
     if failed:
-        print(
-            f"warning: {len(failed)} of {len(videos)} videos could not be read (first: {failed[0]}); "
+        warnings.warn(
+            f"{len(failed)} of {len(videos)} videos could not be read (first: {failed[0]}); "
             f"{out / 'index.csv'} lists each with its reason",
-            file=sys.stderr,
+            UnreadVideosWarning,
+            stacklevel=2,
         )
+
+
+class UnreadVideosWarning(UserWarning):
+    """Some videos gave no features (printed as one ``nlzoo extract-features: warning:`` line)."""
 
 
 def _trainer(args: argparse.Namespace):  # -> pl.Trainer (Lightning is imported only when the command runs)

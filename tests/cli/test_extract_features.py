@@ -65,7 +65,8 @@ def test_features_equal_a_hand_loop_and_bad_files_are_listed(
     out = tmp_path / "out"
     assert _extract(setup, out, "--stride", "2", "--batch-size", "1") == 0
     warning = capsys.readouterr().err.strip().splitlines()[-1]
-    assert warning.startswith("warning: 1 of 4 videos could not be read (first: ") and "broken.mp4: " in warning
+    assert warning.startswith("nlzoo extract-features: warning: 1 of 4 videos could not be read (first: ")
+    assert "broken.mp4: " in warning
     model = nlzoo.load(str(setup["model"])).eval()
     video = setup["data"] / "videos" / "train" / "00000.mp4"
     got = np.load(out / "videos" / "train" / "00000.mp4.npy")
